@@ -1,0 +1,1 @@
+//! Crypto envelope (in progress).

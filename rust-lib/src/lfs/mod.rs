@@ -1,0 +1,1 @@
+//! littlefs wrapper (in progress).

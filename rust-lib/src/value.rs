@@ -1,0 +1,1 @@
+//! Value model (in progress).
