@@ -1,1 +1,657 @@
-fn main() { eprintln!("xtask: in progress"); std::process::exit(2) }
+//! cairndb's task runner: `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! Std only, no dependencies: it must build on a fresh machine before anything else is installed,
+//! because it is the thing that installs the rest (CI runs `.ci/run` -> `cargo xtask test`).
+
+use std::env;
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian packages the project needs. A fresh CI machine has none of them; `ensure_tools`
+/// installs the missing ones (as root) so every step below can rely on them.
+const APT_PACKAGES: &[&str] = &[
+    "libclang-dev",            // bindgen (littlefs2-sys) needs libclang
+    "gcc-arm-none-eabi",       // C cross compiler for littlefs and the firmware
+    "libnewlib-arm-none-eabi", // libc headers bindgen and the firmware build use
+    "rustc-web",               // /usr/bin/rustc: a compiler whose std source we have...
+    "cargo-web",               // ... /usr/bin/cargo to drive -Zbuild-std with it ...
+    "rust-web-src",            // ... and that source (rustup cannot add targets here)
+    "valgrind",
+    "cmake",
+    "ninja-build",
+    "qemu-system-arm",
+    "libcmocka-dev",
+];
+
+/// Debian's compiler pair from rustc-web/cargo-web; rustup's cargo stays first on PATH.
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+/// Where rust-web-src puts the std source that -Zbuild-std compiles.
+const DEBIAN_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
+/// newlib's headers, for bindgen when it parses littlefs for a thumb target.
+const NEWLIB_INCLUDE: &str = "/usr/lib/arm-none-eabi/include";
+
+type StepResult = Result<(), String>;
+
+struct Ctx {
+    root: PathBuf,
+    skip_install: bool,
+}
+
+struct Step {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&Ctx) -> StepResult,
+}
+
+/// Everything `cargo xtask test` runs, in order. Later work (C tests, QEMU, header check,
+/// bench --quick, footprint) adds its rows here and nowhere else.
+const STEPS: &[Step] = &[
+    Step {
+        name: "tools",
+        about: "install missing Debian packages (as root); check rustfmt and clippy",
+        run: |c| ensure_tools(c, true),
+    },
+    Step {
+        name: "fmt",
+        about: "cargo fmt --all -- --check",
+        run: |c| run(cargo(c).args(["fmt", "--all", "--", "--check"])),
+    },
+    Step {
+        name: "clippy",
+        about: "cargo clippy --workspace --all-targets --all-features -- -D warnings",
+        run: |c| {
+            run(cargo(c).args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        },
+    },
+    Step {
+        name: "test",
+        about: "cargo test --workspace --all-features",
+        run: |c| run(cargo(c).args(["test", "--workspace", "--all-features"])),
+    },
+    Step {
+        name: "thumb",
+        about: "no_std cross build of cairndb for thumbv7em-none-eabihf (Cortex-M4F)",
+        run: |c| thumb_build(c, "thumbv7em-none-eabihf"),
+    },
+];
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  test [--skip-install] [--only STEP[,STEP...]]
+        run every step below in order, stop at the first failure, and end with
+        `xtask: N passed, M failed` (what CI runs, through .ci/run)
+  demo [--skip-install] [-- ARGS...]
+        run the sample (for now a host demo: rust-lib/examples/demo.rs)
+  bench [--quick] [--skip-install]
+        run the benchmarks (the bench/ crate, package cairndb-bench)
+  help  show this text
+
+options:
+  --skip-install  do not run apt-get; only report missing Debian packages
+  --only STEP     run only the named step(s); repeatable or comma-separated
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let ctx_root = repo_root();
+    match dispatch(&ctx_root, &args) {
+        Ok(code) => code,
+        Err(CliError::Usage(msg)) => {
+            eprintln!("xtask: {msg}");
+            if args.is_empty() {
+                eprint!("\n{}", help_text());
+            } else {
+                eprintln!("xtask: see `cargo xtask --help`");
+            }
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("xtask: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum CliError {
+    Usage(String),
+    Failed(String),
+}
+
+fn dispatch(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(CliError::Usage("no command given".into()));
+    };
+    match cmd.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{}", help_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        "test" => cmd_test(root, rest),
+        "demo" => cmd_demo(root, rest),
+        "bench" => cmd_bench(root, rest),
+        other => Err(CliError::Usage(format!("unknown command `{other}`"))),
+    }
+}
+
+fn help_text() -> String {
+    let mut s = String::from(USAGE);
+    s.push_str("\nsteps of `test`, in order:\n");
+    for step in STEPS {
+        s.push_str(&format!("  {:<8} {}\n", step.name, step.about));
+    }
+    s
+}
+
+/// The workspace root: xtask lives one level below it. Commands run from there so that
+/// `cargo xtask` behaves the same from any directory.
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn cmd_test(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut skip_install = false;
+    let mut only: Vec<String> = Vec::new();
+    let mut only_given = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--skip-install" => skip_install = true,
+            "--only" => {
+                let value = it
+                    .next()
+                    .ok_or_else(|| CliError::Usage("--only needs a step name".into()))?;
+                only_given = true;
+                only.extend(split_list(value));
+            }
+            "-h" | "--help" => {
+                print!("{}", help_text());
+                return Ok(ExitCode::SUCCESS);
+            }
+            s if s.starts_with("--only=") => {
+                only_given = true;
+                only.extend(split_list(&s["--only=".len()..]));
+            }
+            s => return Err(CliError::Usage(format!("unknown option `{s}` for `test`"))),
+        }
+    }
+    if only_given && only.is_empty() {
+        return Err(CliError::Usage("--only needs a step name".into()));
+    }
+    for name in &only {
+        if !STEPS.iter().any(|s| s.name == name) {
+            let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+            return Err(CliError::Usage(format!(
+                "unknown step `{name}` (steps: {})",
+                names.join(", ")
+            )));
+        }
+    }
+
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install,
+    };
+    let selected: Vec<&Step> = STEPS
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| o == s.name))
+        .collect();
+
+    let total = selected.len();
+    let started = Instant::now();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut times: Vec<(&str, Duration, bool)> = Vec::new();
+    for (i, step) in selected.iter().enumerate() {
+        println!("\n==> [{}/{}] {}: {}", i + 1, total, step.name, step.about);
+        let t = Instant::now();
+        let result = (step.run)(&ctx);
+        let dt = t.elapsed();
+        times.push((step.name, dt, result.is_ok()));
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("<== {} ok ({})", step.name, secs(dt));
+            }
+            Err(msg) => {
+                failed += 1;
+                flush();
+                eprintln!("<== {} FAILED ({}): {msg}", step.name, secs(dt));
+                break; // later steps depend on earlier ones: stop at the first failure
+            }
+        }
+    }
+
+    println!();
+    for (name, dt, ok) in &times {
+        println!(
+            "  {:<8} {:>8}  {}",
+            name,
+            secs(*dt),
+            if *ok { "ok" } else { "FAILED" }
+        );
+    }
+    let not_run = total - times.len();
+    if not_run > 0 {
+        println!("  ({not_run} step(s) not run after the failure)");
+    }
+    println!("  total    {:>8}", secs(started.elapsed()));
+    // The last line, alone: CI reads it as the run's count.
+    println!("xtask: {passed} passed, {failed} failed");
+    flush();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cmd_demo(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut skip_install = false;
+    let mut extra: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--skip-install" => skip_install = true,
+            "--" => {
+                extra.extend(it.by_ref().cloned());
+            }
+            s => return Err(CliError::Usage(format!("unknown option `{s}` for `demo`"))),
+        }
+    }
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install,
+    };
+    ensure_tools(&ctx, false).map_err(CliError::Failed)?;
+
+    // For now the demo runs on the host (std feature). The FreeRTOS issue turns it into a
+    // firmware booted on QEMU mps2-an385, so that this command runs the sample on an emulated MCU.
+    let example = root.join("rust-lib/examples/demo.rs");
+    if !example.is_file() {
+        return Err(CliError::Failed(format!(
+            "{} does not exist yet: the demo example has not been written",
+            example.display()
+        )));
+    }
+    let mut cmd = cargo(&ctx);
+    cmd.args([
+        "run",
+        "--release",
+        "-p",
+        "cairndb",
+        "--features",
+        "std",
+        "--example",
+        "demo",
+    ]);
+    if !extra.is_empty() {
+        cmd.arg("--").args(&extra);
+    }
+    run(&mut cmd).map_err(CliError::Failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut skip_install = false;
+    let mut quick = false;
+    for arg in args {
+        match arg.as_str() {
+            "--skip-install" => skip_install = true,
+            "--quick" => quick = true,
+            s => return Err(CliError::Usage(format!("unknown option `{s}` for `bench`"))),
+        }
+    }
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install,
+    };
+    ensure_tools(&ctx, false).map_err(CliError::Failed)?;
+
+    let manifest = root.join("bench/Cargo.toml");
+    if !manifest.is_file() {
+        return Err(CliError::Failed(format!(
+            "{} does not exist yet: the benchmark crate (package cairndb-bench) has not been written",
+            manifest.display()
+        )));
+    }
+    let mut cmd = cargo(&ctx);
+    // bench-host: release with opt-level 3 and unwinding (see the workspace Cargo.toml).
+    cmd.args([
+        "run",
+        "--profile",
+        "bench-host",
+        "-p",
+        "cairndb-bench",
+        "--",
+    ]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    run(&mut cmd).map_err(CliError::Failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+/// Makes sure the Debian packages are there (installing them as root), and, when `lint`,
+/// that rustup's rustfmt and clippy components work.
+fn ensure_tools(ctx: &Ctx, lint: bool) -> StepResult {
+    let missing = missing_packages()?;
+    if missing.is_empty() {
+        println!(
+            "xtask: all {} Debian packages are installed",
+            APT_PACKAGES.len()
+        );
+    } else {
+        let list = missing.join(" ");
+        let install_cmd = format!(
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {list}"
+        );
+        if ctx.skip_install {
+            eprintln!("xtask: warning: missing Debian packages: {list}");
+            eprintln!(
+                "xtask: --skip-install given; later steps may fail. To install, run as root:"
+            );
+            eprintln!("  {install_cmd}");
+        } else if !is_root() {
+            eprintln!("xtask: missing Debian packages: {list}");
+            eprintln!("xtask: not root; run this, then try again:");
+            eprintln!(
+                "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {list}"
+            );
+            return Err(format!("missing Debian packages: {list}"));
+        } else {
+            println!("xtask: installing missing Debian packages: {list}");
+            run(Command::new("apt-get")
+                .args(["-o", "Acquire::Retries=3"])
+                .arg("update")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdin(Stdio::null()))?;
+            run(Command::new("apt-get")
+                // Wait for, rather than fail on, an apt run that already holds the lock.
+                .args(["-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Retries=3"])
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdin(Stdio::null()))?;
+            let still = missing_packages()?;
+            if !still.is_empty() {
+                return Err(format!(
+                    "apt-get finished but these are still not installed: {}",
+                    still.join(" ")
+                ));
+            }
+        }
+    }
+
+    if lint {
+        for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+            check_cargo_subcommand(ctx, sub, component)?;
+        }
+    }
+    Ok(())
+}
+
+/// The packages of APT_PACKAGES that dpkg does not report as installed.
+fn missing_packages() -> Result<Vec<String>, String> {
+    let mut missing = Vec::new();
+    for pkg in APT_PACKAGES {
+        let out = Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", pkg])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                format!(
+                    "cannot run dpkg-query ({e}): this is not a Debian machine; install by hand: {}",
+                    APT_PACKAGES.join(" ")
+                )
+            })?;
+        // "install ok installed" (or "hold ok installed"); an unknown package exits non-zero,
+        // a removed one reports "deinstall ok config-files".
+        let status = String::from_utf8_lossy(&out.stdout);
+        let installed =
+            out.status.success() && status.split_whitespace().last() == Some("installed");
+        if !installed {
+            missing.push((*pkg).to_string());
+        }
+    }
+    Ok(missing)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// rustfmt and clippy are rustup components: nothing can download them here, so only say so.
+fn check_cargo_subcommand(ctx: &Ctx, sub: &str, component: &str) -> StepResult {
+    let out = cargo(ctx)
+        .args([sub, "--version"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        print!("xtask: {}", String::from_utf8_lossy(&out.stdout));
+        Ok(())
+    } else {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        Err(format!(
+            "`cargo {sub}` does not work: the rustup component `{component}` is missing \
+             (`rustup component add {component}`); it cannot be downloaded on this machine, \
+             so the machine image must provide it"
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross build
+
+/// Builds the no_std core for a bare-metal `triple` with Debian's rustc-web: rustup has only the
+/// host std here, so core/alloc are compiled from rust-web-src with -Zbuild-std. It uses its own
+/// target dir so that the other compiler never invalidates the host build. The crate is an rlib,
+/// so no allocator, panic handler or libc symbols are needed for this check.
+fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
+    for (path, pkg) in [
+        (DEBIAN_RUSTC, "rustc-web"),
+        (DEBIAN_CARGO, "cargo-web"),
+        (DEBIAN_RUST_SRC, "rust-web-src"),
+        (NEWLIB_INCLUDE, "libnewlib-arm-none-eabi"),
+    ] {
+        if !Path::new(path).exists() {
+            return Err(format!(
+                "{path} is missing: install the Debian package {pkg} (`cargo xtask test` does, as root)"
+            ));
+        }
+    }
+    let gcc_include = capture(Command::new("arm-none-eabi-gcc").arg("-print-file-name=include"))
+        .map_err(|e| format!("{e} (install the Debian package gcc-arm-none-eabi)"))?;
+
+    // cc and bindgen read per-target variables with `-` and `.` turned into `_`.
+    let suffix = triple.replace(['-', '.'], "_");
+    let target_dir = ctx.root.join("target/thumb");
+    let mut cmd = Command::new(DEBIAN_CARGO);
+    cmd.current_dir(&ctx.root)
+        .args(["build", "--release", "-p", "cairndb", "--target", triple])
+        .arg("-Zbuild-std=core,alloc")
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTC", DEBIAN_RUSTC)
+        // -Zbuild-std is unstable; rustc-web is a stable compiler.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env(format!("CC_{suffix}"), "arm-none-eabi-gcc")
+        .env(
+            format!("BINDGEN_EXTRA_CLANG_ARGS_{suffix}"),
+            format!("-I{NEWLIB_INCLUDE} -I{gcc_include}"),
+        );
+    run(&mut cmd)?;
+
+    let rlib = target_dir.join(triple).join("release/libcairndb.rlib");
+    match std::fs::metadata(&rlib) {
+        Ok(m) => {
+            println!("xtask: built {} ({} bytes)", rlib.display(), m.len());
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "cargo succeeded but {} is not there: {e}",
+            rlib.display()
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process helpers
+
+/// rustup's cargo from PATH (the one a developer types), run from the workspace root.
+fn cargo(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ctx.root);
+    cmd
+}
+
+/// Runs `cmd` with inherited stdio (output streams as it comes) and fails on a non-zero exit.
+fn run(cmd: &mut Command) -> StepResult {
+    let shown = show(cmd);
+    println!("$ {shown}");
+    flush();
+    let status = cmd.status().map_err(|e| spawn_error(cmd, &shown, &e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(match status.code() {
+            Some(code) => format!("`{shown}` exited with status {code}"),
+            None => format!("`{shown}` was killed by a signal ({status})"),
+        })
+    }
+}
+
+/// Runs `cmd` quietly and returns its trimmed stdout.
+fn capture(cmd: &mut Command) -> Result<String, String> {
+    let shown = show(cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error(cmd, &shown, &e))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{shown}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn spawn_error(cmd: &Command, shown: &str, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound {
+        format!(
+            "cannot run `{shown}`: `{}` not found",
+            cmd.get_program().to_string_lossy()
+        )
+    } else {
+        format!("cannot run `{shown}`: {e}")
+    }
+}
+
+/// The command as a shell line, with the variables it sets, for logs and error messages.
+fn show(cmd: &Command) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            parts.push(format!("{}={}", k.to_string_lossy(), quote(v)));
+        }
+    }
+    parts.push(quote(cmd.get_program()));
+    parts.extend(cmd.get_args().map(quote));
+    parts.join(" ")
+}
+
+fn quote(s: &OsStr) -> String {
+    let s = s.to_string_lossy();
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c));
+    if plain {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(',').filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn flush() {
+    let _ = io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_are_unique_and_plain() {
+        for (i, a) in STEPS.iter().enumerate() {
+            assert!(!a.name.is_empty() && !a.name.contains([',', ' ']));
+            assert!(
+                STEPS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn commands_are_shown_as_shell_lines() {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["fmt", "--", "--check", "a b", "it's"])
+            .env("X_Y", "1 2");
+        assert_eq!(
+            show(&cmd),
+            r"X_Y='1 2' cargo fmt -- --check 'a b' 'it'\''s'"
+        );
+    }
+
+    #[test]
+    fn bad_cli_input_is_a_usage_error() {
+        let root = repo_root();
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for bad in [
+            &[][..],
+            &["nope"],
+            &["test", "--only"],
+            &["test", "--only", ","],
+            &["test", "--only", "nope"],
+            &["test", "--frob"],
+            &["bench", "--slow"],
+            &["demo", "--frob"],
+        ] {
+            assert!(
+                matches!(dispatch(&root, &args(bad)), Err(CliError::Usage(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
