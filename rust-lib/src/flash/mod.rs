@@ -10,7 +10,17 @@
 //! - once `sync` returns, everything programmed before it is durable.
 //!
 //! An implementation returns [`FlashError::Corrupt`] from `prog`/`erase` for a worn-out block,
-//! which makes littlefs relocate the data, and [`FlashError::Io`] for anything else.
+//! which makes littlefs relocate the data, and [`FlashError::Io`] for anything else, including
+//! a call that breaks the contract above (out of range, misaligned): implementations check
+//! their arguments and never panic on them.
+//!
+//! Devices provided here:
+//! - [`RamFlash`]: volatile memory, for the in-RAM database mode;
+//! - [`SimFlash`]: a strict simulated NOR flash with counters, power cuts, wear-out and fault
+//!   injection, used by the power-loss and cost tests;
+//! - [`NorFlashDevice`]: any `embedded_storage` `NorFlash` driver, or a range of its blocks;
+//! - [`CallbackDevice`]: C function pointers ([`FlashCallbacks`]) for C firmware;
+//! - `FileFlash` (feature `std`): an image file on the host.
 
 /// Flash geometry in bytes and blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,5 +103,20 @@ impl<D: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<D> {
     }
 }
 
+mod callback;
+mod check;
+#[cfg(feature = "std")]
+mod file;
+mod nor;
 mod ram;
+mod sim;
+
+pub use callback::{
+    CallbackDevice, FlashCallbacks, FlashEraseFn, FlashProgFn, FlashReadFn, FlashSyncFn,
+    CALLBACK_ERR_CORRUPT,
+};
+#[cfg(feature = "std")]
+pub use file::FileFlash;
+pub use nor::NorFlashDevice;
 pub use ram::RamFlash;
+pub use sim::{FlashStats, SimFlash};

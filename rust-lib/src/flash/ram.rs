@@ -1,8 +1,8 @@
 //! A volatile in-memory flash: the in-RAM database mode. No checks, no counters
 //! (the strict simulation with counters and power cuts is `SimFlash`).
 
+use super::check::{locate_usize, try_filled};
 use super::{BlockDevice, FlashError, Geometry};
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// Flash held in a heap buffer, erased to 0xFF.
@@ -18,7 +18,10 @@ impl RamFlash {
         if geometry.block_size == 0 || geometry.read_size == 0 || geometry.prog_size == 0 {
             return None;
         }
-        Some(RamFlash { geometry, data: vec![0xFF; len] })
+        Some(RamFlash {
+            geometry,
+            data: try_filled(len, 0xFF)?,
+        })
     }
 
     /// The raw contents (an image of the device).
@@ -26,15 +29,16 @@ impl RamFlash {
         &self.data
     }
 
-    fn range(&self, block: u32, off: u32, len: usize) -> Result<core::ops::Range<usize>, FlashError> {
-        if block >= self.geometry.block_count {
-            return Err(FlashError::Io);
-        }
-        let start = block as usize * self.geometry.block_size as usize + off as usize;
+    /// Bounds only (this device trusts alignment); checked arithmetic so no argument panics,
+    /// also on 32-bit targets where `block * block_size + off` can overflow `usize`.
+    fn range(
+        &self,
+        block: u32,
+        off: u32,
+        len: usize,
+    ) -> Result<core::ops::Range<usize>, FlashError> {
+        let start = locate_usize(&self.geometry, block, off, len, 1).ok_or(FlashError::Io)?;
         let end = start.checked_add(len).ok_or(FlashError::Io)?;
-        if off as usize + len > self.geometry.block_size as usize {
-            return Err(FlashError::Io);
-        }
         Ok(start..end)
     }
 }
@@ -45,19 +49,26 @@ impl BlockDevice for RamFlash {
     }
     fn read(&mut self, block: u32, off: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         let r = self.range(block, off, buf.len())?;
-        buf.copy_from_slice(&self.data[r]);
+        buf.copy_from_slice(self.data.get(r).ok_or(FlashError::Io)?);
         Ok(())
     }
     fn prog(&mut self, block: u32, off: u32, data: &[u8]) -> Result<(), FlashError> {
         let r = self.range(block, off, data.len())?;
-        for (d, s) in self.data[r].iter_mut().zip(data) {
+        for (d, s) in self
+            .data
+            .get_mut(r)
+            .ok_or(FlashError::Io)?
+            .iter_mut()
+            .zip(data)
+        {
             *d &= *s;
         }
         Ok(())
     }
     fn erase(&mut self, block: u32) -> Result<(), FlashError> {
-        let r = self.range(block, 0, self.geometry.block_size as usize)?;
-        self.data[r].fill(0xFF);
+        let len = usize::try_from(self.geometry.block_size).map_err(|_| FlashError::Io)?;
+        let r = self.range(block, 0, len)?;
+        self.data.get_mut(r).ok_or(FlashError::Io)?.fill(0xFF);
         Ok(())
     }
 }
