@@ -16,8 +16,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod crypto;
+pub mod db;
+pub mod engine;
 pub mod error;
 pub mod flash;
+pub mod format;
 pub mod lfs;
 pub mod value;
 

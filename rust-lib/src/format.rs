@@ -1,0 +1,668 @@
+//! Pure byte encodings: varints, the ordered key space, WAL mutations, segment pages and the
+//! root record. No I/O here; every decoder treats its input as hostile and returns
+//! [`Error::Corrupt`] instead of panicking. docs/SPEC.md describes each layout.
+
+use crate::{Error, Result};
+use alloc::vec::Vec;
+
+// ---------------------------------------------------------------------------------------------
+// Varints (LEB128, at most 10 bytes for a u64)
+
+/// Append `v` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A cursor over untrusted bytes.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+    pub fn u8(&mut self) -> Result<u8> {
+        let b = *self.buf.get(self.pos).ok_or(Error::Corrupt)?;
+        self.pos += 1;
+        Ok(b)
+    }
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(Error::Corrupt)?;
+        let s = self.buf.get(self.pos..end).ok_or(Error::Corrupt)?;
+        self.pos = end;
+        Ok(s)
+    }
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.bytes(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    pub fn varint(&mut self) -> Result<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                // Reject non-canonical overlong encodings' overflow bits in the last byte.
+                if shift == 63 && b > 1 {
+                    return Err(Error::Corrupt);
+                }
+                return Ok(v);
+            }
+        }
+        Err(Error::Corrupt)
+    }
+    pub fn varint_u32(&mut self) -> Result<u32> {
+        u32::try_from(self.varint()?).map_err(|_| Error::Corrupt)
+    }
+    /// A varint length followed by that many bytes.
+    pub fn blob(&mut self) -> Result<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).map_err(|_| Error::Corrupt)?;
+        self.bytes(n)
+    }
+}
+
+pub fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ordered key space. One sorted space holds everything, so one WAL frame or segment can carry
+// a transaction that touches catalogs, documents and key-value entries at once.
+
+/// Catalog: collection and namespace names, the id counter, dropped-id markers.
+pub const T_CATALOG: u8 = 0x01;
+/// Per-collection metadata (next document id, document count).
+pub const T_COLL_META: u8 = 0x02;
+/// Documents: `T_DOC, coll_id (BE u32), doc_id (BE u64)`.
+pub const T_DOC: u8 = 0x03;
+/// Key-value entries: `T_KV, ns_id (BE u32), key bytes`.
+pub const T_KV: u8 = 0x04;
+
+pub const CAT_COLLECTION: u8 = b'c';
+pub const CAT_NAMESPACE: u8 = b'n';
+pub const CAT_NEXT_ID: u8 = b'q';
+pub const CAT_DROPPED: u8 = b'x';
+
+pub fn catalog_key(kind: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + name.len());
+    k.push(T_CATALOG);
+    k.push(kind);
+    k.extend_from_slice(name);
+    k
+}
+
+pub fn next_id_key() -> Vec<u8> {
+    alloc::vec![T_CATALOG, CAT_NEXT_ID]
+}
+
+pub fn dropped_key(id: u32) -> Vec<u8> {
+    let mut k = alloc::vec![T_CATALOG, CAT_DROPPED];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub fn coll_meta_key(coll: u32) -> Vec<u8> {
+    let mut k = alloc::vec![T_COLL_META];
+    k.extend_from_slice(&coll.to_be_bytes());
+    k
+}
+
+pub fn doc_prefix(coll: u32) -> [u8; 5] {
+    let c = coll.to_be_bytes();
+    [T_DOC, c[0], c[1], c[2], c[3]]
+}
+
+pub fn doc_key(coll: u32, id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13);
+    k.extend_from_slice(&doc_prefix(coll));
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The document id of a document key, if `key` is one of collection `coll`.
+pub fn doc_id_of(coll: u32, key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(&doc_prefix(coll)[..])?;
+    let b: [u8; 8] = rest.try_into().ok()?;
+    Some(u64::from_be_bytes(b))
+}
+
+pub fn kv_prefix(ns: u32) -> [u8; 5] {
+    let n = ns.to_be_bytes();
+    [T_KV, n[0], n[1], n[2], n[3]]
+}
+
+pub fn kv_key(ns: u32, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + key.len());
+    k.extend_from_slice(&kv_prefix(ns));
+    k.extend_from_slice(key);
+    k
+}
+
+/// The owning collection or namespace id of a document or KV key (used to purge dropped ones).
+pub fn owner_of(key: &[u8]) -> Option<u32> {
+    match key.first() {
+        Some(&T_DOC) | Some(&T_KV) | Some(&T_COLL_META) => {
+            let b: [u8; 4] = key.get(1..5)?.try_into().ok()?;
+            Some(u32::from_be_bytes(b))
+        }
+        _ => None,
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: no such key).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.last_mut() {
+        if *last < 0xFF {
+            *last += 1;
+            return Some(end);
+        }
+        end.pop();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records stored under keys.
+
+/// A collection's catalog value and its metadata record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CollMeta {
+    pub next_id: u64,
+    pub count: u64,
+}
+
+impl CollMeta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(12);
+        put_varint(&mut v, self.next_id);
+        put_varint(&mut v, self.count);
+        v
+    }
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b);
+        let m = CollMeta {
+            next_id: r.varint()?,
+            count: r.varint()?,
+        };
+        if !r.is_empty() {
+            return Err(Error::Corrupt);
+        }
+        Ok(m)
+    }
+}
+
+pub fn encode_u32(v: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5);
+    put_varint(&mut out, u64::from(v));
+    out
+}
+
+pub fn decode_u32(b: &[u8]) -> Result<u32> {
+    let mut r = Reader::new(b);
+    let v = r.varint_u32()?;
+    if !r.is_empty() {
+        return Err(Error::Corrupt);
+    }
+    Ok(v)
+}
+
+/// Document header stored before the encoded body: version and time of the last write.
+pub fn encode_doc_header(out: &mut Vec<u8>, ver: u64, ts: u64) {
+    put_varint(out, ver);
+    put_varint(out, ts);
+}
+
+pub fn decode_doc_header(b: &[u8]) -> Result<(u64, u64, &[u8])> {
+    let mut r = Reader::new(b);
+    let ver = r.varint()?;
+    let ts = r.varint()?;
+    let body = b.get(r.pos()..).ok_or(Error::Corrupt)?;
+    Ok((ver, ts, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations: the body of a transaction in the WAL. A transaction's mutations form one byte
+// stream that is cut into WAL frames at arbitrary points.
+
+pub const OP_PUT: u8 = 1;
+pub const OP_DEL: u8 = 2;
+
+pub fn put_mutation(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
+    match value {
+        Some(v) => {
+            out.push(OP_PUT);
+            put_blob(out, key);
+            put_blob(out, v);
+        }
+        None => {
+            out.push(OP_DEL);
+            put_blob(out, key);
+        }
+    }
+}
+
+/// A borrowed entry: key and value (None = deleted).
+pub type Entry<'a> = (&'a [u8], Option<&'a [u8]>);
+/// An owned entry: key and value (None = deleted).
+pub type OwnedEntry = (Vec<u8>, Option<Vec<u8>>);
+/// A callback over mutations.
+pub type MutationFn<'a> = dyn FnMut(&[u8], Option<&[u8]>) -> Result<()> + 'a;
+
+/// Decode a whole mutation stream, calling `f(key, value)` for each (value None = delete).
+pub fn for_each_mutation(stream: &[u8], f: &mut MutationFn<'_>) -> Result<()> {
+    let mut r = Reader::new(stream);
+    while !r.is_empty() {
+        match r.u8()? {
+            OP_PUT => {
+                let k = r.blob()?;
+                let v = r.blob()?;
+                f(k, Some(v))?;
+            }
+            OP_DEL => {
+                let k = r.blob()?;
+                f(k, None)?;
+            }
+            _ => return Err(Error::Corrupt),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAL frames. Each frame is one littlefs custom attribute on the WAL holder file:
+//   seq u64 LE | index u16 LE (position within its transaction) | flags u8 | sealed body
+// The 11-byte header is authenticated as associated data.
+
+pub const FRAME_HEADER: usize = 11;
+pub const FRAME_COMMIT: u8 = 0x01;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub seq: u64,
+    pub index: u16,
+    pub flags: u8,
+}
+
+impl FrameHeader {
+    pub fn encode(&self) -> [u8; FRAME_HEADER] {
+        let mut h = [0u8; FRAME_HEADER];
+        h[..8].copy_from_slice(&self.seq.to_le_bytes());
+        h[8..10].copy_from_slice(&self.index.to_le_bytes());
+        h[10] = self.flags;
+        h
+    }
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b);
+        Ok(FrameHeader {
+            seq: u64::from_le_bytes(r.array()?),
+            index: u16::from_le_bytes(r.array()?),
+            flags: r.u8()?,
+        })
+    }
+    pub fn is_commit(&self) -> bool {
+        self.flags & FRAME_COMMIT != 0
+    }
+}
+
+/// Associated data binding a WAL frame body to its header.
+pub fn frame_aad(header: &[u8; FRAME_HEADER]) -> [u8; 4 + FRAME_HEADER] {
+    let mut a = [0u8; 4 + FRAME_HEADER];
+    a[..4].copy_from_slice(b"wal1");
+    a[4..].copy_from_slice(header);
+    a
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment pages. A segment file is a sequence of `len u32 LE | sealed page` records. A page is
+//   kind u8 | count u16 LE | entries
+// leaf entry:     key blob | flag u8 (0 put, 1 tombstone) | [value blob]
+// internal entry: first-key blob | child offset varint | child length varint
+
+pub const PAGE_LEAF: u8 = 0;
+pub const PAGE_INTERNAL: u8 = 1;
+pub const PAGE_HEADER: usize = 3;
+pub const PAGE_LEN_PREFIX: usize = 4;
+
+/// Associated data binding a page to its file and position, so pages cannot be swapped.
+pub fn page_aad(file: u32, offset: u32) -> [u8; 12] {
+    let mut a = [0u8; 12];
+    a[..4].copy_from_slice(b"seg1");
+    a[4..8].copy_from_slice(&file.to_le_bytes());
+    a[8..].copy_from_slice(&offset.to_le_bytes());
+    a
+}
+
+pub fn leaf_entry_len(key: &[u8], value: Option<&[u8]>) -> usize {
+    varint_len(key.len() as u64)
+        + key.len()
+        + 1
+        + value.map_or(0, |v| varint_len(v.len() as u64) + v.len())
+}
+
+pub fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+pub fn put_leaf_entry(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
+    put_blob(out, key);
+    match value {
+        Some(v) => {
+            out.push(0);
+            put_blob(out, v);
+        }
+        None => out.push(1),
+    }
+}
+
+pub fn put_internal_entry(out: &mut Vec<u8>, first_key: &[u8], off: u32, len: u32) {
+    put_blob(out, first_key);
+    put_varint(out, u64::from(off));
+    put_varint(out, u64::from(len));
+}
+
+/// A parsed page header.
+pub fn page_header(page: &[u8]) -> Result<(u8, u16)> {
+    let mut r = Reader::new(page);
+    let kind = r.u8()?;
+    let count = u16::from_le_bytes(r.array()?);
+    if kind != PAGE_LEAF && kind != PAGE_INTERNAL {
+        return Err(Error::Corrupt);
+    }
+    Ok((kind, count))
+}
+
+/// One entry of a leaf page, borrowed from the page buffer.
+pub struct LeafEntry<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+pub fn read_leaf_entry<'a>(r: &mut Reader<'a>) -> Result<LeafEntry<'a>> {
+    let key = r.blob()?;
+    let value = match r.u8()? {
+        0 => Some(r.blob()?),
+        1 => None,
+        _ => return Err(Error::Corrupt),
+    };
+    Ok(LeafEntry { key, value })
+}
+
+pub struct InternalEntry<'a> {
+    pub first_key: &'a [u8],
+    pub off: u32,
+    pub len: u32,
+}
+
+pub fn read_internal_entry<'a>(r: &mut Reader<'a>) -> Result<InternalEntry<'a>> {
+    Ok(InternalEntry {
+        first_key: r.blob()?,
+        off: r.varint_u32()?,
+        len: r.varint_u32()?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The root record (file `cairn`): a plaintext header that says how to get the key, followed by
+// the sealed manifest. Replaced atomically (write `cairn.tmp`, rename over `cairn`).
+
+pub const MAGIC: [u8; 8] = *b"CAIRNDB\x01";
+pub const FORMAT_VERSION: u16 = 1;
+pub const ROOT_HEADER: usize = 8 + 2 + 2 + 4 + 16 + 16 + 8;
+pub const FLAG_ENCRYPTED: u16 = 0x0001;
+pub const FLAG_PASSPHRASE: u16 = 0x0002;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootHeader {
+    pub version: u16,
+    pub flags: u16,
+    pub kdf_iterations: u32,
+    pub salt: [u8; 16],
+    pub key_check: [u8; 16],
+    /// Incremented on every root write; also binds the manifest to this header.
+    pub generation: u64,
+}
+
+impl RootHeader {
+    pub fn encode(&self) -> [u8; ROOT_HEADER] {
+        let mut h = [0u8; ROOT_HEADER];
+        h[..8].copy_from_slice(&MAGIC);
+        h[8..10].copy_from_slice(&self.version.to_le_bytes());
+        h[10..12].copy_from_slice(&self.flags.to_le_bytes());
+        h[12..16].copy_from_slice(&self.kdf_iterations.to_le_bytes());
+        h[16..32].copy_from_slice(&self.salt);
+        h[32..48].copy_from_slice(&self.key_check);
+        h[48..56].copy_from_slice(&self.generation.to_le_bytes());
+        h
+    }
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b);
+        if r.array::<8>()? != MAGIC {
+            return Err(Error::NotFormatted);
+        }
+        let version = u16::from_le_bytes(r.array()?);
+        if version != FORMAT_VERSION {
+            return Err(Error::Unsupported);
+        }
+        Ok(RootHeader {
+            version,
+            flags: u16::from_le_bytes(r.array()?),
+            kdf_iterations: u32::from_le_bytes(r.array()?),
+            salt: r.array()?,
+            key_check: r.array()?,
+            generation: u64::from_le_bytes(r.array()?),
+        })
+    }
+}
+
+/// A live segment as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegMeta {
+    pub file: u32,
+    /// Tier: 0 for a fold of the WAL, n+1 for a merge of tier-n segments.
+    pub level: u8,
+    pub bytes: u32,
+    pub entries: u32,
+    pub root_off: u32,
+    pub root_len: u32,
+    pub min_key: Vec<u8>,
+    pub max_key: Vec<u8>,
+}
+
+/// What the root record protects: where everything is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// The first WAL sequence number not yet folded into a segment.
+    pub wal_base: u64,
+    /// The next segment file number.
+    pub next_file: u32,
+    /// Live segments, newest first.
+    pub segments: Vec<SegMeta>,
+    /// Segment files replaced by this manifest, still to be removed.
+    pub obsolete: Vec<u32>,
+}
+
+impl Manifest {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.wal_base);
+        put_varint(out, u64::from(self.next_file));
+        put_varint(out, self.segments.len() as u64);
+        for s in &self.segments {
+            put_varint(out, u64::from(s.file));
+            out.push(s.level);
+            put_varint(out, u64::from(s.bytes));
+            put_varint(out, u64::from(s.entries));
+            put_varint(out, u64::from(s.root_off));
+            put_varint(out, u64::from(s.root_len));
+            put_blob(out, &s.min_key);
+            put_blob(out, &s.max_key);
+        }
+        put_varint(out, self.obsolete.len() as u64);
+        for f in &self.obsolete {
+            put_varint(out, u64::from(*f));
+        }
+    }
+
+    pub fn decode(b: &[u8], max_segments: usize) -> Result<Self> {
+        let mut r = Reader::new(b);
+        let wal_base = r.varint()?;
+        let next_file = r.varint_u32()?;
+        let n = r.varint()?;
+        // Bound the count by what the bytes could hold before allocating anything.
+        if n > max_segments as u64 || n > b.len() as u64 {
+            return Err(Error::Corrupt);
+        }
+        let mut segments = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            segments.push(SegMeta {
+                file: r.varint_u32()?,
+                level: r.u8()?,
+                bytes: r.varint_u32()?,
+                entries: r.varint_u32()?,
+                root_off: r.varint_u32()?,
+                root_len: r.varint_u32()?,
+                min_key: r.blob()?.to_vec(),
+                max_key: r.blob()?.to_vec(),
+            });
+        }
+        let n = r.varint()?;
+        if n > b.len() as u64 {
+            return Err(Error::Corrupt);
+        }
+        let mut obsolete = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            obsolete.push(r.varint_u32()?);
+        }
+        if !r.is_empty() {
+            return Err(Error::Corrupt);
+        }
+        Ok(Manifest {
+            wal_base,
+            next_file,
+            segments,
+            obsolete,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_and_rejects_garbage() {
+        for v in [0u64, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
+            assert_eq!(Reader::new(&out).varint().unwrap(), v);
+        }
+        assert_eq!(Reader::new(&[0x80; 11]).varint(), Err(Error::Corrupt));
+        assert_eq!(
+            Reader::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).varint(),
+            Err(Error::Corrupt)
+        );
+        assert_eq!(Reader::new(&[]).varint(), Err(Error::Corrupt));
+    }
+
+    #[test]
+    fn doc_keys_sort_by_collection_then_id() {
+        assert!(doc_key(1, 5) < doc_key(1, 6));
+        assert!(doc_key(1, u64::MAX) < doc_key(2, 0));
+        assert_eq!(doc_id_of(7, &doc_key(7, 42)), Some(42));
+        assert_eq!(doc_id_of(8, &doc_key(7, 42)), None);
+        assert_eq!(owner_of(&kv_key(9, b"k")), Some(9));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(alloc::vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+    }
+
+    #[test]
+    fn mutations_round_trip_and_reject_unknown_ops() {
+        let mut s = Vec::new();
+        put_mutation(&mut s, b"a", Some(b"1"));
+        put_mutation(&mut s, b"b", None);
+        let mut seen = Vec::new();
+        for_each_mutation(&s, &mut |k, v| {
+            seen.push((k.to_vec(), v.map(|v| v.to_vec())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            alloc::vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
+        );
+        assert_eq!(
+            for_each_mutation(&[9], &mut |_, _| Ok(())),
+            Err(Error::Corrupt)
+        );
+        assert_eq!(
+            for_each_mutation(&[1, 5, b'a'], &mut |_, _| Ok(())),
+            Err(Error::Corrupt)
+        );
+    }
+
+    #[test]
+    fn manifest_round_trip_and_bounds() {
+        let m = Manifest {
+            wal_base: 77,
+            next_file: 9,
+            segments: alloc::vec![SegMeta {
+                file: 8,
+                level: 1,
+                bytes: 4096,
+                entries: 40,
+                root_off: 3000,
+                root_len: 200,
+                min_key: alloc::vec![3, 0, 0, 0, 1],
+                max_key: alloc::vec![4, 9],
+            }],
+            obsolete: alloc::vec![6, 7],
+        };
+        let mut b = Vec::new();
+        m.encode(&mut b);
+        assert_eq!(Manifest::decode(&b, 8).unwrap(), m);
+        assert_eq!(Manifest::decode(&b, 0), Err(Error::Corrupt));
+        for cut in 0..b.len() {
+            assert!(Manifest::decode(&b[..cut], 8).is_err());
+        }
+    }
+
+    #[test]
+    fn root_header_round_trip() {
+        let h = RootHeader {
+            version: FORMAT_VERSION,
+            flags: FLAG_ENCRYPTED,
+            kdf_iterations: 1000,
+            salt: [7; 16],
+            key_check: [9; 16],
+            generation: 3,
+        };
+        assert_eq!(RootHeader::decode(&h.encode()).unwrap(), h);
+        let mut bad = h.encode();
+        bad[0] ^= 1;
+        assert_eq!(RootHeader::decode(&bad), Err(Error::NotFormatted));
+        let mut newer = h.encode();
+        newer[8] = 2;
+        assert_eq!(RootHeader::decode(&newer), Err(Error::Unsupported));
+    }
+}
