@@ -7,7 +7,7 @@ use cairndb::flash::{FileFlash, Geometry};
 use cairndb::value::Value;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::temp_dir().join("cairndb-demo.img");
+    let path = std::env::temp_dir().join(format!("cairndb-demo-{}.img", std::process::id()));
     let geometry = Geometry {
         read_size: 16,
         prog_size: 16,
