@@ -92,11 +92,31 @@ pub const T_COLL_META: u8 = 0x02;
 pub const T_DOC: u8 = 0x03;
 /// Key-value entries: `T_KV, ns_id (BE u32), key bytes`.
 pub const T_KV: u8 = 0x04;
+/// Secondary index entries: `T_INDEX, index_id (BE u32), encoded values, doc_id (BE u64)`.
+pub const T_INDEX: u8 = 0x05;
 
 pub const CAT_COLLECTION: u8 = b'c';
 pub const CAT_NAMESPACE: u8 = b'n';
 pub const CAT_NEXT_ID: u8 = b'q';
 pub const CAT_DROPPED: u8 = b'x';
+/// Index definitions: `T_CATALOG, 'i', coll_id (BE u32), index name`.
+pub const CAT_INDEX: u8 = b'i';
+/// Set while an index is being built: its value names the collection and index ids.
+pub const CAT_BUILDING: u8 = b'b';
+
+/// The catalog key of index `name` on collection `coll`.
+pub fn index_def_key(coll: u32, name: &[u8]) -> Vec<u8> {
+    let mut k = alloc::vec![T_CATALOG, CAT_INDEX];
+    k.extend_from_slice(&coll.to_be_bytes());
+    k.extend_from_slice(name);
+    k
+}
+
+/// The prefix of every index definition of collection `coll`.
+pub fn index_defs_prefix(coll: u32) -> [u8; 6] {
+    let c = coll.to_be_bytes();
+    [T_CATALOG, CAT_INDEX, c[0], c[1], c[2], c[3]]
+}
 
 pub fn catalog_key(kind: u8, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + name.len());
@@ -156,7 +176,7 @@ pub fn kv_key(ns: u32, key: &[u8]) -> Vec<u8> {
 /// The owning collection or namespace id of a document or KV key (used to purge dropped ones).
 pub fn owner_of(key: &[u8]) -> Option<u32> {
     match key.first() {
-        Some(&T_DOC) | Some(&T_KV) | Some(&T_COLL_META) => {
+        Some(&T_DOC) | Some(&T_KV) | Some(&T_COLL_META) | Some(&T_INDEX) => {
             let b: [u8; 4] = key.get(1..5)?.try_into().ok()?;
             Some(u32::from_be_bytes(b))
         }

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod flash;
 pub mod format;
+pub mod index;
 pub mod lfs;
 pub mod value;
 
