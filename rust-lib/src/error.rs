@@ -43,6 +43,8 @@ pub enum Error {
     NoMemory,
     /// Another littlefs error, with its (negative) littlefs code.
     Fs(i32),
+    /// A collection schema is malformed or uses an unsupported keyword.
+    BadSchema,
 }
 
 /// `core::result::Result` with this crate's [`Error`].
@@ -69,6 +71,7 @@ impl fmt::Display for Error {
             Error::TxnTooLarge => "transaction too large",
             Error::NoMemory => "out of memory",
             Error::Fs(_) => "filesystem error",
+            Error::BadSchema => "invalid schema",
         };
         match self {
             Error::Fs(code) => write!(f, "{s} ({code})"),
