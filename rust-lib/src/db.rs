@@ -155,21 +155,13 @@ impl<D: BlockDevice> Database<D> {
 
     /// Open an existing database. A wrong key is [`Error::WrongKey`] and changes nothing.
     pub fn open(dev: D, cfg: &Config, key: &Key<'_>) -> core::result::Result<Self, (Error, D)> {
-        let mut fs = match Fs::mount(dev, &cfg.lfs) {
+        let fs = match Fs::mount(dev, &cfg.lfs) {
             Ok(fs) => fs,
             // No valid littlefs superblock: nothing was ever formatted here (or it is destroyed).
             Err((Error::Corrupt, dev)) => return Err((Error::NotFormatted, dev)),
             Err(e) => return Err(e),
         };
-        let header = match Store::read_header(&mut fs, 4096) {
-            Ok((h, _)) => h,
-            Err(e) => return Err((e, fs.into_device())),
-        };
-        let sealer = match sealer_for(key, Some(&header)) {
-            Ok(s) => s,
-            Err(e) => return Err((e, fs.into_device())),
-        };
-        let store = Store::open(fs, sealer, cfg.store)?;
+        let store = Store::open(fs, &|header| sealer_for(key, Some(header)), cfg.store)?;
         Ok(Self::assemble(store, *cfg))
     }
 
@@ -788,7 +780,7 @@ impl<D: BlockDevice> Iterator for DocIter<'_, D> {
             self.batch.clear();
             self.pos = 0;
             let start = format::doc_key(coll, self.next);
-            let end = format::prefix_end(&format::doc_prefix(coll));
+            let end = Some(format::docs_end(coll));
             let n = self.db.cfg.iter_batch.max(1);
             if let Err(e) = self
                 .db

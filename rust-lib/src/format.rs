@@ -86,8 +86,6 @@ pub fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Catalog: collection and namespace names, the id counter, dropped-id markers.
 pub const T_CATALOG: u8 = 0x01;
-/// Per-collection metadata (next document id, document count).
-pub const T_COLL_META: u8 = 0x02;
 /// Documents: `T_DOC, coll_id (BE u32), doc_id (BE u64)`.
 pub const T_DOC: u8 = 0x03;
 /// Key-value entries: `T_KV, ns_id (BE u32), key bytes`.
@@ -136,10 +134,19 @@ pub fn dropped_key(id: u32) -> Vec<u8> {
     k
 }
 
+/// The id under which a collection's metadata (next id, count) is stored: the last key of the
+/// collection's document range. Written by every insert and delete, it sits next to the newest
+/// documents, so a segment folded from a run of inserts spans only the new ids (plus this key)
+/// and a point read skips segments by their key range.
+pub const META_ID: u64 = u64::MAX;
+
 pub fn coll_meta_key(coll: u32) -> Vec<u8> {
-    let mut k = alloc::vec![T_COLL_META];
-    k.extend_from_slice(&coll.to_be_bytes());
-    k
+    doc_key(coll, META_ID)
+}
+
+/// The end (exclusive) of collection `coll`'s documents: its metadata key.
+pub fn docs_end(coll: u32) -> Vec<u8> {
+    doc_key(coll, META_ID)
 }
 
 pub fn doc_prefix(coll: u32) -> [u8; 5] {
@@ -154,11 +161,12 @@ pub fn doc_key(coll: u32, id: u64) -> Vec<u8> {
     k
 }
 
-/// The document id of a document key, if `key` is one of collection `coll`.
+/// The document id of a document key, if `key` is one of collection `coll` (its metadata key
+/// is not a document).
 pub fn doc_id_of(coll: u32, key: &[u8]) -> Option<u64> {
     let rest = key.strip_prefix(&doc_prefix(coll)[..])?;
     let b: [u8; 8] = rest.try_into().ok()?;
-    Some(u64::from_be_bytes(b))
+    Some(u64::from_be_bytes(b)).filter(|id| *id != META_ID)
 }
 
 pub fn kv_prefix(ns: u32) -> [u8; 5] {
@@ -176,7 +184,7 @@ pub fn kv_key(ns: u32, key: &[u8]) -> Vec<u8> {
 /// The owning collection or namespace id of a document or KV key (used to purge dropped ones).
 pub fn owner_of(key: &[u8]) -> Option<u32> {
     match key.first() {
-        Some(&T_DOC) | Some(&T_KV) | Some(&T_COLL_META) | Some(&T_INDEX) => {
+        Some(&T_DOC) | Some(&T_KV) | Some(&T_INDEX) => {
             let b: [u8; 4] = key.get(1..5)?.try_into().ok()?;
             Some(u32::from_be_bytes(b))
         }

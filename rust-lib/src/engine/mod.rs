@@ -30,6 +30,8 @@ pub const ATTR_MAX: usize = 1022;
 /// Blocks littlefs needs besides file data: superblock and root directory pairs, and slack for
 /// one metadata split.
 const METADATA_BLOCKS: u32 = 6;
+/// Most segments a manifest may list (bounds RAM when reading a hostile image).
+const MAX_SEGMENTS_ON_FLASH: usize = 64;
 /// Bytes of puts a deleting commit may carry per delete and still count as shrinking.
 const SHRINK_PUT_ALLOWANCE: usize = 64;
 
@@ -69,7 +71,7 @@ impl Default for StoreConfig {
             max_record: 8192,
             tier_fanout: 4,
             max_segments: 12,
-            open_segments: 4,
+            open_segments: 8,
             reserve_blocks: 4,
         }
     }
@@ -165,14 +167,15 @@ impl<D: BlockDevice> Store<D> {
         Ok((header, buf))
     }
 
-    /// Open an existing store: read the root record, then replay the WAL.
+    /// Open an existing store: read the root record (once), make the sealer its header asks
+    /// for (the key derivation needs the header's salt), then replay the WAL.
     pub fn open(
         mut fs: Fs<D>,
-        sealer: Sealer,
+        make_sealer: &dyn Fn(&RootHeader) -> Result<Sealer>,
         cfg: StoreConfig,
     ) -> core::result::Result<Self, (Error, D)> {
-        let loaded = validate(&cfg).and_then(|_| Self::load_root(&mut fs, &sealer, &cfg));
-        let (header, man) = match loaded {
+        let loaded = validate(&cfg).and_then(|_| Self::load_root(&mut fs, make_sealer, &cfg));
+        let (header, man, sealer) = match loaded {
             Ok(x) => x,
             Err(e) => return Err((e, fs.into_device())),
         };
@@ -186,10 +189,11 @@ impl<D: BlockDevice> Store<D> {
 
     fn load_root(
         fs: &mut Fs<D>,
-        sealer: &Sealer,
+        make_sealer: &dyn Fn(&RootHeader) -> Result<Sealer>,
         cfg: &StoreConfig,
-    ) -> Result<(RootHeader, Manifest)> {
+    ) -> Result<(RootHeader, Manifest, Sealer)> {
         let (header, mut buf) = Self::read_header(fs, max_root_len(cfg))?;
+        let sealer = make_sealer(&header)?;
         let encrypted = header.flags & format::FLAG_ENCRYPTED != 0;
         if encrypted != sealer.is_encrypted() {
             return Err(Error::KeyMismatch);
@@ -200,8 +204,10 @@ impl<D: BlockDevice> Store<D> {
         let aad = header.encode();
         let body = buf.get_mut(format::ROOT_HEADER..).ok_or(Error::Corrupt)?;
         let n = sealer.open(&aad, body)?;
-        let man = Manifest::decode(body.get(..n).ok_or(Error::Corrupt)?, cfg.max_segments)?;
-        Ok((header, man))
+        // A manifest written under another configuration may list more segments than this one
+        // keeps; the merge policy brings the count back down.
+        let man = Manifest::decode(body.get(..n).ok_or(Error::Corrupt)?, MAX_SEGMENTS_ON_FLASH)?;
+        Ok((header, man, sealer))
     }
 
     pub fn header(&self) -> &RootHeader {
@@ -234,8 +240,10 @@ impl<D: BlockDevice> Store<D> {
     }
 
     /// Unmount cleanly and hand the device back.
+    /// Fold the WAL (so the next open reads only the root record), then unmount.
     pub fn close(mut self) -> (Result<()>, D) {
-        let closed = self.close_files();
+        let folded = self.fold();
+        let closed = self.close_files().and(folded);
         let (r, dev) = self.fs.unmount();
         (closed.and(r), dev)
     }
@@ -669,6 +677,7 @@ impl<D: BlockDevice> Store<D> {
         let segs = &self.man.segments;
         let fanout = self.cfg.tier_fanout.max(2);
         // Segments are newest first with non-decreasing tiers: find the first full tier.
+        let mut groups = Vec::new();
         let mut i = 0;
         while i < segs.len() {
             let level = segs[i].level;
@@ -679,10 +688,14 @@ impl<D: BlockDevice> Store<D> {
             if j - i >= fanout {
                 return Some(i..j);
             }
+            groups.push(i..j);
             i = j;
         }
         if segs.len() > self.cfg.max_segments {
-            return Some(0..segs.len() - self.cfg.max_segments + 1);
+            // Too many segments: promote the newest tier that has two or more, else merge the
+            // two newest segments. Either way the result moves up, so the bound holds without
+            // rewriting one growing segment at every fold.
+            return Some(groups.into_iter().find(|g| g.len() >= 2).unwrap_or(0..2));
         }
         None
     }
@@ -951,8 +964,8 @@ fn validate(cfg: &StoreConfig) -> Result<()> {
 }
 
 /// Largest root record: header, a full manifest and the tag.
-fn max_root_len(cfg: &StoreConfig) -> usize {
-    format::ROOT_HEADER + 64 + (cfg.max_segments + 1) * (40 + 2 * 300) + 64
+fn max_root_len(_cfg: &StoreConfig) -> usize {
+    format::ROOT_HEADER + 64 + (MAX_SEGMENTS_ON_FLASH + 1) * (40 + 2 * 300) + 64
 }
 
 /// A k-way merge of the memtable (optionally) and a range of segments, newest first: for each
