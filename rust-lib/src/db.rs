@@ -117,6 +117,17 @@ fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {
     })
 }
 
+/// The littlefs configuration for `dev`: a zero `compact_thresh` becomes half a block (the
+/// least littlefs accepts), so closing compacts every metadata log longer than that and the
+/// next mount reads short logs.
+fn lfs_config<D: BlockDevice>(cfg: &Config, dev: &D) -> LfsConfig {
+    let mut lfs = cfg.lfs;
+    if lfs.compact_thresh == 0 {
+        lfs.compact_thresh = dev.geometry().block_size / 2;
+    }
+    lfs
+}
+
 fn new_header(key: &Key<'_>, sealer: &Sealer) -> RootHeader {
     let (flags, salt, iterations) = match key {
         Key::None => (0, [0; 16], 0),
@@ -147,15 +158,17 @@ impl<D: BlockDevice> Database<D> {
             Err(e) => return Err((e, dev)),
         };
         let header = new_header(key, &sealer);
-        let dev = Fs::format(dev, &cfg.lfs)?;
-        let fs = Fs::mount(dev, &cfg.lfs)?;
+        let lfs = lfs_config(cfg, &dev);
+        let dev = Fs::format(dev, &lfs)?;
+        let fs = Fs::mount(dev, &lfs)?;
         let store = Store::create(fs, sealer, header, cfg.store)?;
         Ok(Self::assemble(store, *cfg))
     }
 
     /// Open an existing database. A wrong key is [`Error::WrongKey`] and changes nothing.
     pub fn open(dev: D, cfg: &Config, key: &Key<'_>) -> core::result::Result<Self, (Error, D)> {
-        let fs = match Fs::mount(dev, &cfg.lfs) {
+        let lfs = lfs_config(cfg, &dev);
+        let fs = match Fs::mount(dev, &lfs) {
             Ok(fs) => fs,
             // No valid littlefs superblock: nothing was ever formatted here (or it is destroyed).
             Err((Error::Corrupt, dev)) => return Err((Error::NotFormatted, dev)),

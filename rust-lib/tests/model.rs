@@ -22,13 +22,27 @@ fn run(seed: u64, encrypted: bool, ops: u64) {
         let op = model.gen_op(&mut rng, i, encrypted);
         match &op {
             Op::Rekey => run_rekey(&mut db, !model.key_b).expect("rekey"),
+            Op::Reopen => {
+                let key = if encrypted {
+                    Key::Raw(if model.key_b { &KEY_B } else { &KEY_A })
+                } else {
+                    Key::None
+                };
+                let (closed, dev) = db.close();
+                closed.expect("close");
+                db = Database::open(dev, &cfg, &key)
+                    .map_err(|e| e.0)
+                    .expect("reopen");
+            }
             other => run_op(&mut db, other).unwrap_or_else(|e| panic!("op {i} {other:?}: {e:?}")),
         }
         model.apply(&op);
         if rng.below(25) == 0 {
             // Reopen: cleanly, or as after a crash (no unmount, nothing flushed).
             let dev = if rng.below(2) == 0 {
-                db.close().1
+                let (closed, dev) = db.close();
+                closed.expect("close");
+                dev
             } else {
                 db.into_device()
             };

@@ -34,6 +34,26 @@ fn run(
         let op = model.gen_op(&mut rng, i, true);
         let res = match &op {
             Op::Rekey => run_rekey(&mut db, !model.key_b),
+            Op::Reopen => {
+                let (closed, dev) = db.close();
+                if let Err(e) = closed {
+                    assert!(
+                        dev.power_is_cut(),
+                        "close failed without a power cut: {e:?}"
+                    );
+                    return (model, Some(op), dev, 0);
+                }
+                match Database::open(dev, &cfg, &Key::Raw(&model.key())) {
+                    Ok(reopened) => {
+                        db = reopened;
+                        Ok(())
+                    }
+                    Err((e, dev)) => {
+                        assert!(dev.power_is_cut(), "open failed without a power cut: {e:?}");
+                        return (model, Some(op), dev, 0);
+                    }
+                }
+            }
             other => run_op(&mut db, other),
         };
         match res {

@@ -70,7 +70,7 @@ impl Default for StoreConfig {
             frame_max: ATTR_MAX,
             max_record: 8192,
             tier_fanout: 4,
-            max_segments: 12,
+            max_segments: 16,
             open_segments: 8,
             reserve_blocks: 4,
         }
@@ -180,7 +180,9 @@ impl<D: BlockDevice> Store<D> {
             Err(e) => return Err((e, fs.into_device())),
         };
         let mut s = Store::assemble(fs, sealer, header, man, cfg);
-        let res = s.remove_obsolete().and_then(|_| s.replay_wal());
+        // Files a cut left listed as obsolete are removed with the next fold, not here: a
+        // removal costs a directory lookup, and opening should read as little as it can.
+        let res = s.replay_wal();
         match res {
             Ok(()) => Ok(s),
             Err(e) => Err((e, s.fs.into_device())),
@@ -240,9 +242,11 @@ impl<D: BlockDevice> Store<D> {
     }
 
     /// Unmount cleanly and hand the device back.
-    /// Fold the WAL (so the next open reads only the root record), then unmount.
+    /// Fold the WAL (so the next open reads only the root record), let littlefs compact the
+    /// metadata logs that grew past `compact_thresh` (so the next mount reads short logs), then
+    /// unmount.
     pub fn close(mut self) -> (Result<()>, D) {
-        let folded = self.fold();
+        let folded = self.fold().and_then(|_| self.fs.gc());
         let closed = self.close_files().and(folded);
         let (r, dev) = self.fs.unmount();
         (closed.and(r), dev)
@@ -869,7 +873,8 @@ impl<D: BlockDevice> Store<D> {
         };
         let mut man = self.man.clone();
         man.next_file = file.wrapping_add(1);
-        man.obsolete = man.segments[range.clone()].iter().map(|s| s.file).collect();
+        man.obsolete
+            .extend(man.segments[range.clone()].iter().map(|s| s.file));
         match meta {
             Some(m) => {
                 man.segments.splice(range, core::iter::once(m));
@@ -918,7 +923,8 @@ impl<D: BlockDevice> Store<D> {
         };
         let mut man = self.man.clone();
         man.next_file = file.wrapping_add(1);
-        man.obsolete = man.segments.iter().map(|s| s.file).collect();
+        let replaced: Vec<u32> = man.segments.iter().map(|s| s.file).collect();
+        man.obsolete.extend(replaced);
         man.segments.clear();
         match meta {
             Some(m) => man.segments.push(m),

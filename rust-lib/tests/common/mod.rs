@@ -64,6 +64,8 @@ pub enum Op {
     Rekey,
     Flush,
     Compact,
+    /// A clean close (fold, metadata compaction, unmount) and a reopen.
+    Reopen,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -148,6 +150,7 @@ impl Model {
             94 if with_rekey => Op::Rekey,
             95 => Op::Flush,
             96 => Op::Compact,
+            97 => Op::Reopen,
             _ => Op::Insert(coll, body(rng, i)),
         }
     }
@@ -188,7 +191,7 @@ impl Model {
                 }
             }
             Op::Rekey => self.key_b = !self.key_b,
-            Op::Flush | Op::Compact => {}
+            Op::Flush | Op::Compact | Op::Reopen => {}
         }
     }
 
@@ -229,6 +232,8 @@ pub fn run_op<D: BlockDevice>(db: &mut Database<D>, op: &Op) -> Result<(), Error
         }
         Op::Flush => db.flush(),
         Op::Compact => db.compact(),
+        // Needs ownership of the database: the callers handle it.
+        Op::Reopen => Err(Error::InvalidArgument),
     }
 }
 
