@@ -29,9 +29,10 @@ pub enum Error {
     InvalidName,
     /// An argument is outside what the call accepts.
     InvalidArgument,
-    /// A document, key or value is larger than the configured limit.
+    /// A document, key or value is larger than the configured limit; also a query list past
+    /// its bound or a `$regex` test past its step budget.
     TooLarge,
-    /// A document nests deeper than the configured limit.
+    /// A document (or a query filter) nests deeper than the configured limit.
     TooDeep,
     /// JSON text could not be parsed.
     Json,
@@ -45,6 +46,9 @@ pub enum Error {
     Fs(i32),
     /// A collection schema is malformed or uses an unsupported keyword.
     BadSchema,
+    /// A query filter or find option is malformed: unknown operator, wrong operand type, bad
+    /// path or regex pattern.
+    BadFilter,
 }
 
 /// `core::result::Result` with this crate's [`Error`].
@@ -72,6 +76,7 @@ impl fmt::Display for Error {
             Error::NoMemory => "out of memory",
             Error::Fs(_) => "filesystem error",
             Error::BadSchema => "invalid schema",
+            Error::BadFilter => "invalid filter",
         };
         match self {
             Error::Fs(code) => write!(f, "{s} ({code})"),

@@ -1063,7 +1063,7 @@ pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn parse_index(seg: &str) -> Option<usize> {
+pub(crate) fn parse_index(seg: &str) -> Option<usize> {
     let b = seg.as_bytes();
     if b.is_empty() || (b.len() > 1 && b.first() == Some(&b'0')) {
         return None;
@@ -1087,6 +1087,8 @@ enum Op {
     Set,
     Unset,
     Inc,
+    Push,
+    Pull,
 }
 
 fn parse_op(name: &str) -> Result<Op> {
@@ -1094,6 +1096,8 @@ fn parse_op(name: &str) -> Result<Op> {
         "$set" => Ok(Op::Set),
         "$unset" => Ok(Op::Unset),
         "$inc" => Ok(Op::Inc),
+        "$push" => Ok(Op::Push),
+        "$pull" => Ok(Op::Pull),
         _ => Err(Error::InvalidPatch),
     }
 }
@@ -1122,6 +1126,9 @@ fn validate_patch(patch: &Value) -> Result<&Map> {
             if matches!(op, Op::Inc) && !matches!(arg, Value::Int(_) | Value::Float(_)) {
                 return Err(Error::InvalidPatch);
             }
+            if matches!(op, Op::Push) {
+                push_items(arg)?;
+            }
         }
     }
     Ok(ops)
@@ -1129,19 +1136,31 @@ fn validate_patch(patch: &Value) -> Result<&Map> {
 
 /// Applies an update patch to `doc`, all or nothing.
 ///
-/// `patch` is `{"$set":{path:value,..}, "$unset":{path:any,..}, "$inc":{path:number,..}}`
-/// (any subset, any order). Operators run in the order they appear, and their paths in order.
+/// `patch` is `{"$set":{path:value,..}, "$unset":{path:any,..}, "$inc":{path:number,..},
+/// "$push":{path:value,..}, "$pull":{path:operand,..}}` (any subset, any order). Operators run
+/// in the order they appear, and their paths in order.
 /// - `$set` replaces or adds the field, creating missing intermediate maps; an array step
 ///   must be an existing index.
 /// - `$unset` removes the field (an array element is removed and later ones shift down);
 ///   a missing path is not an error.
 /// - `$inc` adds the number: Int+Int stays Int (overflow is an error), any Float makes a
 ///   Float; a missing field is set to the operand (intermediate maps are created).
+/// - `$push` appends the value to the array at the path, creating the array (and missing
+///   intermediate maps) if the field is missing; `{"$each":[v,..]}` appends each `v`.
+/// - `$pull` removes from the array at the path every element that matches the operand; a
+///   missing path is not an error. An operand map whose first key is a field operator
+///   (`{"$in":["a","b"]}`, `{"$gte":5}`) tests each element as a query filter tests a field
+///   value; any other map is a filter document applied to each element (`{"qty":{"$lt":1}}`
+///   removes maps whose `qty` is below 1, `{}` removes everything); any other operand removes
+///   the elements that compare Equal to it (`1` also removes `1.0`). See `crate::query`.
 ///
 /// Errors ([`Error::InvalidPatch`] unless noted): patch or operand not a map; unknown
 /// operator; empty path or segment; a path whose first segment is one of
 /// [`RESERVED_FIELDS`] (`_id`, `_ver`, `_ts`; other `_` names and nested ones are ordinary);
-/// `$inc` operand or target not a number; integer overflow or non-finite float result; a
+/// `$inc` operand or target not a number; `$push`/`$pull` target present but not an array;
+/// a `$push` operand map with `$` keys other than one `$each` array; a malformed `$pull`
+/// filter operand (also [`Error::TooLarge`] for an over-long list, [`Error::InvalidArgument`]
+/// for `$regex` without the `regex` feature); integer overflow or non-finite float result; a
 /// scalar, or a missing array index, in the way of `$set`/`$inc`; [`Error::TooDeep`] if the
 /// result nests deeper than `max_depth` (clamped to [`MAX_DEPTH_LIMIT`]). On error `doc` is
 /// unchanged: the patch is validated first, then applied to a copy (so a patch needs RAM for
@@ -1165,6 +1184,8 @@ pub fn apply_patch(doc: &mut Map, patch: &Value, max_depth: usize) -> Result<()>
                 Op::Set => set_path(&mut work, path, arg.clone())?,
                 Op::Unset => unset_path(&mut work, path),
                 Op::Inc => inc_path(&mut work, path, arg)?,
+                Op::Push => push_path(&mut work, path, push_items(arg)?)?,
+                Op::Pull => pull_path(&mut work, path, &Pull::new(arg, max_depth)?)?,
             }
         }
     }
@@ -1286,6 +1307,95 @@ fn inc_path(doc: &mut Map, path: &str, delta: &Value) -> Result<()> {
     let slot = slot.ok_or(Error::InvalidPatch)?;
     *slot = add_numbers(slot, delta)?;
     Ok(())
+}
+
+/// The values a `$push` operand appends: `{"$each":[..]}` gives its elements, a map with other
+/// `$` keys is refused (it would be a Mongo modifier we do not implement), anything else is
+/// one value.
+fn push_items(arg: &Value) -> Result<&[Value]> {
+    match arg {
+        Value::Map(m) if m.keys().any(|k| k.starts_with('$')) => match m.get("$each") {
+            Some(Value::Array(items)) if m.len() == 1 => Ok(items),
+            _ => Err(Error::InvalidPatch),
+        },
+        _ => Ok(slice::from_ref(arg)),
+    }
+}
+
+fn push_path(doc: &mut Map, path: &str, items: &[Value]) -> Result<()> {
+    let (parent, last) = split_last(path);
+    let slot = match walk_create(doc, parent)? {
+        Slot::Map(m) => {
+            if !m.contains_key(last) {
+                m.insert(last.to_owned(), Value::Array(Vec::new()));
+            }
+            m.get_mut(last)
+        }
+        Slot::Array(a) => parse_index(last).and_then(|i| a.get_mut(i)),
+    };
+    match slot {
+        Some(Value::Array(a)) => {
+            a.extend_from_slice(items);
+            Ok(())
+        }
+        _ => Err(Error::InvalidPatch),
+    }
+}
+
+/// What a `$pull` removes. Filter operands use `crate::query`: the one place where this
+/// module calls the layer above it, so that `$pull` and finds share one matcher.
+enum Pull<'a> {
+    Equal(&'a Value),
+    Matching(crate::query::Filter),
+}
+
+impl<'a> Pull<'a> {
+    /// Compiled before the document is looked at, so a bad operand fails on any document.
+    fn new(arg: &'a Value, max_depth: usize) -> Result<Self> {
+        if !matches!(arg, Value::Map(_)) {
+            return Ok(Pull::Equal(arg));
+        }
+        let limits = crate::query::Limits {
+            max_depth,
+            ..Default::default()
+        };
+        match crate::query::Filter::for_elements(arg, &limits) {
+            Ok(f) => Ok(Pull::Matching(f)),
+            Err(Error::BadFilter) => Err(Error::InvalidPatch),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn hits(&self, v: &Value) -> Result<bool> {
+        match self {
+            Pull::Equal(x) => Ok(compare(v, x) == Ordering::Equal),
+            Pull::Matching(f) => f.try_matches(v),
+        }
+    }
+}
+
+fn pull_path(doc: &mut Map, path: &str, pull: &Pull<'_>) -> Result<()> {
+    let (parent, last) = split_last(path);
+    let target = match walk_existing(doc, parent) {
+        Some(Slot::Map(m)) => m.get_mut(last),
+        Some(Slot::Array(a)) => parse_index(last).and_then(|i| a.get_mut(i)),
+        None => None,
+    };
+    match target {
+        None => Ok(()),
+        Some(Value::Array(items)) => {
+            let mut kept = Vec::with_capacity(items.len());
+            // On error the working copy is discarded, so a half-drained array never escapes.
+            for e in items.drain(..) {
+                if !pull.hits(&e)? {
+                    kept.push(e);
+                }
+            }
+            *items = kept;
+            Ok(())
+        }
+        Some(_) => Err(Error::InvalidPatch),
+    }
 }
 
 fn add_numbers(a: &Value, b: &Value) -> Result<Value> {
@@ -1943,12 +2053,146 @@ mod tests {
     }
 
     #[test]
+    fn patch_push() {
+        let d = r#"{"_id":1,"tags":["a"],"m":{"l":[]},"arr":[[1],2]}"#;
+        assert_eq!(
+            patched(d, r#"{"$push":{"tags":"b"}}"#).unwrap(),
+            r#"{"_id":1,"tags":["a","b"],"m":{"l":[]},"arr":[[1],2]}"#
+        );
+        // Creates the array, and missing maps on the way.
+        assert_eq!(
+            patched(d, r#"{"$push":{"new":1,"m.n.o":{"k":1}}}"#).unwrap(),
+            r#"{"_id":1,"tags":["a"],"m":{"l":[],"n":{"o":[{"k":1}]}},"arr":[[1],2],"new":[1]}"#
+        );
+        // Nested paths, positions, arrays as values, $each.
+        assert_eq!(
+            patched(
+                d,
+                r#"{"$push":{"m.l":[1,2],"arr.0":{"$each":[3,4]},"tags":{"$each":[]}}}"#
+            )
+            .unwrap(),
+            r#"{"_id":1,"tags":["a"],"m":{"l":[[1,2]]},"arr":[[1,3,4],2]}"#
+        );
+        // Runs in order with the other operators.
+        assert_eq!(
+            patched(d, r#"{"$unset":{"tags":1},"$push":{"tags":"z"}}"#).unwrap(),
+            r#"{"_id":1,"m":{"l":[]},"arr":[[1],2],"tags":["z"]}"#
+        );
+    }
+
+    #[test]
+    fn patch_pull() {
+        let d = r#"{"tags":["a","b","c","a"],"n":[1,2.0,3,"2",[2]],"items":[{"q":0,"k":"x"},{"q":5},{"k":"y"},7],"m":{"l":[null,1]}}"#;
+        let get = |p: &str, path: &str| {
+            let mut m = doc(d);
+            apply_patch(&mut m, &json(p), DEFAULT_MAX_DEPTH).unwrap();
+            let v = Value::Map(m);
+            to_json_string(get_path(&v, path).unwrap())
+        };
+        // Equality (numbers as numbers; no array membership of the elements themselves).
+        assert_eq!(get(r#"{"$pull":{"tags":"a"}}"#, "tags"), r#"["b","c"]"#);
+        assert_eq!(get(r#"{"$pull":{"n":2}}"#, "n"), r#"[1,3,"2",[2]]"#);
+        assert_eq!(get(r#"{"$pull":{"n":[2]}}"#, "n"), r#"[1,2.0,3,"2"]"#);
+        assert_eq!(get(r#"{"$pull":{"m.l":null}}"#, "m.l"), "[1]");
+        // Field-operator conditions on each element.
+        assert_eq!(
+            get(r#"{"$pull":{"tags":{"$in":["a","b"]}}}"#, "tags"),
+            r#"["c"]"#
+        );
+        // An array element is tested like an array field: any of its elements may match.
+        assert_eq!(get(r#"{"$pull":{"n":{"$gte":2}}}"#, "n"), r#"[1,"2"]"#);
+        assert_eq!(
+            get(r#"{"$pull":{"n":{"$type":"string"}}}"#, "n"),
+            r#"[1,2.0,3,[2]]"#
+        );
+        assert_eq!(
+            get(r#"{"$pull":{"n":{"$not":{"$type":"number"}}}}"#, "n"),
+            "[1,2.0,3]"
+        );
+        // A filter document applied to each element.
+        assert_eq!(
+            get(r#"{"$pull":{"items":{"q":{"$lt":1}}}}"#, "items"),
+            r#"[{"q":5},{"k":"y"},7]"#
+        );
+        assert_eq!(
+            get(r#"{"$pull":{"items":{"k":{"$exists":true}}}}"#, "items"),
+            r#"[{"q":5},7]"#
+        );
+        assert_eq!(
+            get(
+                r#"{"$pull":{"items":{"$or":[{"q":5},{"k":"y"}]}}}"#,
+                "items"
+            ),
+            r#"[{"q":0,"k":"x"},7]"#
+        );
+        assert_eq!(get(r#"{"$pull":{"items":{}}}"#, "items"), "[]");
+        // Missing targets are not an error; nothing else changes.
+        assert_eq!(
+            patched(d, r#"{"$pull":{"none":1,"m.x.y":{"$in":[1]},"tags.9":1}}"#).unwrap(),
+            to_json_string(&json(d))
+        );
+        // Push then pull, all in one patch.
+        assert_eq!(
+            get(
+                r#"{"$push":{"tags":{"$each":["d","e"]}},"$pull":{"tags":{"$in":["a","e"]}}}"#,
+                "tags"
+            ),
+            r#"["b","c","d"]"#
+        );
+    }
+
+    #[cfg(feature = "regex")]
+    #[test]
+    fn patch_pull_regex() {
+        let mut m = doc(r#"{"t":["apple","Banana","cherry",1]}"#);
+        let p = json(r#"{"$pull":{"t":{"$regex":"^b|y$","$options":"i"}}}"#);
+        apply_patch(&mut m, &p, DEFAULT_MAX_DEPTH).unwrap();
+        assert_eq!(to_json_string(&Value::Map(m)), r#"{"t":["apple",1]}"#);
+        // A budget failure fails the whole patch.
+        let mut m = doc(&std::format!(r#"{{"t":["{}"]}}"#, "a".repeat(64)));
+        let before = m.clone();
+        let p = json(r#"{"$pull":{"t":{"$regex":"(a*)*b"}}}"#);
+        assert_eq!(
+            apply_patch(&mut m, &p, DEFAULT_MAX_DEPTH),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
     fn patch_errors_leave_doc_unchanged() {
         let d = r#"{"_id":"x","i":9223372036854775807,"s":"t","f":1.7976931348623157e308,"arr":[1],"m":{"k":1}}"#;
         let cases: &[(&str, Error)] = &[
             (r#"[]"#, Error::InvalidPatch),
             (r#"1"#, Error::InvalidPatch),
-            (r#"{"$push":{"a":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"s":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"m":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"s.x":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"arr.3":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"_id":1}}"#, Error::InvalidPatch),
+            (r#"{"$push":{"a":{"$each":1}}}"#, Error::InvalidPatch),
+            (
+                r#"{"$push":{"a":{"$each":[1],"$slice":1}}}"#,
+                Error::InvalidPatch,
+            ),
+            (r#"{"$push":{"a":{"$sort":1}}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"s":1}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"m":{"k":1}}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"_ver":1}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"arr":{"$bogus":1}}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"arr":{"$gt":null}}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"arr":{"$in":1}}}"#, Error::InvalidPatch),
+            (r#"{"$pull":{"arr":{"$gt":1,"k":1}}}"#, Error::InvalidPatch),
+            // The operand is checked even when the field is missing.
+            (r#"{"$pull":{"none":{"$bogus":1}}}"#, Error::InvalidPatch),
+            (
+                r#"{"$push":{"arr":2},"$pull":{"arr":{"$in":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}}}"#,
+                Error::TooLarge,
+            ),
+            (
+                r#"{"$push":{"m.x":[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]}}"#,
+                Error::TooDeep,
+            ),
             (r#"{"set":{"a":1}}"#, Error::InvalidPatch),
             (r#"{"$set":[1]}"#, Error::InvalidPatch),
             (r#"{"$unset":"a"}"#, Error::InvalidPatch),
