@@ -7,7 +7,11 @@ use crate::crypto::{self, MasterKey, Sealer};
 use crate::engine::{Store, StoreConfig, StoreStats, WriteSet};
 use crate::flash::BlockDevice;
 use crate::format::{self, CollMeta, RootHeader};
+use crate::index::{self, IndexDef};
 use crate::lfs::{Fs, LfsConfig};
+use crate::planner::{self, Access, Plan};
+use crate::query::{compare_docs, Distinct, Filter, FindOptions, Limits as FilterLimits, Order};
+use crate::schema::{Schema, Violation};
 use crate::value::{self, Map, Value};
 use crate::{Error, Result};
 use alloc::boxed::Box;
@@ -47,6 +51,8 @@ pub struct Config {
     pub max_value_len: usize,
     /// Entries fetched per refill by iterators (RAM per iterator = this many entries).
     pub iter_batch: usize,
+    /// Most documents a find holds to sort in memory when no index gives the order.
+    pub max_sort_docs: usize,
 }
 
 impl Default for Config {
@@ -65,6 +71,7 @@ impl Default for Config {
             max_key_len: 128,
             max_value_len: 1024,
             iter_batch: 8,
+            max_sort_docs: 64,
         }
     }
 }
@@ -89,6 +96,18 @@ struct CachedColl {
 }
 
 const COLL_CACHE: usize = 4;
+/// Most indexes one collection may have.
+pub const MAX_INDEXES: usize = 8;
+
+/// What [`Database::list_indexes`] reports of an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexInfo {
+    pub name: String,
+    pub fields: Vec<String>,
+    pub unique: bool,
+    pub partial: Option<Value>,
+    pub multikey: bool,
+}
 
 /// An open database.
 pub struct Database<D: BlockDevice> {
@@ -97,6 +116,12 @@ pub struct Database<D: BlockDevice> {
     clock: Option<Box<dyn FnMut() -> u64>>,
     last_ts: u64,
     colls: Vec<CachedColl>,
+    /// Index definitions of recently used collections.
+    indexes: Vec<(u32, Vec<IndexDef>)>,
+    /// Schemas of recently used collections (None: no schema).
+    schemas: Vec<(u32, Option<Schema>)>,
+    /// The field and rule of the last [`Error::SchemaViolation`].
+    last_violation: Option<Violation>,
 }
 
 fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {
@@ -175,7 +200,12 @@ impl<D: BlockDevice> Database<D> {
             Err(e) => return Err(e),
         };
         let store = Store::open(fs, &|header| sealer_for(key, Some(header)), cfg.store)?;
-        Ok(Self::assemble(store, *cfg))
+        let mut db = Self::assemble(store, *cfg);
+        // An index build cut by power loss: drop the half-built index.
+        if let Err(e) = db.abandon_index_build() {
+            return Err((e, db.into_device()));
+        }
+        Ok(db)
     }
 
     /// Open the database, or format the device and create one when none is there.
@@ -197,6 +227,9 @@ impl<D: BlockDevice> Database<D> {
             clock: None,
             last_ts: 0,
             colls: Vec::new(),
+            indexes: Vec::new(),
+            schemas: Vec::new(),
+            last_violation: None,
         }
     }
 
@@ -256,6 +289,8 @@ impl<D: BlockDevice> Database<D> {
     /// Release the RAM that can be rebuilt on demand (open files, caches, scratch buffers).
     pub fn release_caches(&mut self) -> Result<()> {
         self.colls.clear();
+        self.indexes.clear();
+        self.schemas.clear();
         self.store.release_caches()
     }
 
@@ -427,6 +462,361 @@ impl<D: BlockDevice> Database<D> {
         Ok(())
     }
 
+    // ------------------------------------------------------------------------------------------
+    // Validation
+
+    /// Validate every later write to `coll` against `schema` (a JSON Schema subset, see
+    /// docs/SPEC.md "Document validation"); `None` removes it. Documents already stored are not
+    /// re-checked.
+    pub fn set_schema(&mut self, coll: &str, schema: Option<&Value>) -> Result<()> {
+        let encoded = match schema {
+            Some(v) => {
+                let compiled = Schema::from_value(v, self.cfg.max_depth)?;
+                let mut out = Vec::new();
+                value::encode(&compiled.to_value(), &mut out)?;
+                Some(out)
+            }
+            None => None,
+        };
+        self.transaction(|t| {
+            let cid = match t.collection_id(coll)? {
+                Some(id) => id,
+                None => t.new_collection(coll)?,
+            };
+            t.write(schema_key(cid), encoded)
+        })
+    }
+
+    /// The schema of `coll`, if it has one.
+    pub fn schema(&mut self, coll: &str) -> Result<Option<Value>> {
+        let mut t = self.begin();
+        let Some(cid) = t.collection_id(coll)? else {
+            return Ok(None);
+        };
+        Ok(t.schema_of(cid)?.map(|s| s.to_value()))
+    }
+
+    /// The field and rule behind the last [`Error::SchemaViolation`].
+    pub fn last_violation(&self) -> Option<&Violation> {
+        self.last_violation.as_ref()
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Queries
+
+    /// Stream the documents of `coll` matching `filter` (a filter document, see docs/SPEC.md
+    /// "Query language") with `opts` applied, to `f`; `f` returns false to stop. Without a sort,
+    /// documents come in the plan's order (`_id` order for a scan, index order through an
+    /// index; [`Database::explain`] tells which). RAM is bounded:
+    /// documents stream one batch at a time, except that a sort no index provides keeps at most
+    /// `skip + limit` documents (or `max_sort_docs` without a limit: [`Error::TooLarge`] past it).
+    pub fn find(
+        &mut self,
+        coll: &str,
+        filter: &Value,
+        opts: &FindOptions,
+        f: &mut dyn FnMut(Value) -> Result<bool>,
+    ) -> Result<()> {
+        let compiled = Filter::from_value(filter, &self.filter_limits())?;
+        self.begin().find(coll, &compiled, Some(filter), opts, f)
+    }
+
+    /// [`Database::find`] with a filter built in Rust ([`Filter`]'s builder). Partial indexes
+    /// are used only by filters given as documents.
+    pub fn find_with(
+        &mut self,
+        coll: &str,
+        filter: &Filter,
+        opts: &FindOptions,
+        f: &mut dyn FnMut(Value) -> Result<bool>,
+    ) -> Result<()> {
+        self.begin().find(coll, filter, None, opts, f)
+    }
+
+    /// [`Database::find`] with the filter and options as JSON text, collecting the results.
+    pub fn find_json(&mut self, coll: &str, filter: &str, opts: &str) -> Result<Vec<Value>> {
+        let fv = value::from_json(filter.as_bytes(), self.cfg.max_depth)?;
+        let opts = if opts.trim().is_empty() {
+            FindOptions::default()
+        } else {
+            FindOptions::from_json(opts.as_bytes(), &self.filter_limits())?
+        };
+        let mut out = Vec::new();
+        self.find(coll, &fv, &opts, &mut |d| {
+            out.push(d);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The plan a find would use, as a document: `{"access":"scan"|"index", ...}`.
+    pub fn explain(&mut self, coll: &str, filter: &Value, opts: &FindOptions) -> Result<Value> {
+        let compiled = Filter::from_value(filter, &self.filter_limits())?;
+        let mut t = self.begin();
+        let Some(cid) = t.collection_id(coll)? else {
+            return Ok(Plan {
+                access: Access::Scan,
+                ordered: true,
+            }
+            .explain(!opts.sort.is_empty()));
+        };
+        let defs = t.indexes(cid)?;
+        Ok(planner::plan(&defs, &compiled, Some(filter), opts)?.explain(!opts.sort.is_empty()))
+    }
+
+    /// Number of documents matching `filter`.
+    pub fn count_where(&mut self, coll: &str, filter: &Value) -> Result<u64> {
+        let mut n = 0u64;
+        self.find(coll, filter, &FindOptions::default(), &mut |_| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+
+    /// The first matching document in the options' order (`_id` order when they have no sort).
+    pub fn first(
+        &mut self,
+        coll: &str,
+        filter: &Value,
+        opts: &FindOptions,
+    ) -> Result<Option<Value>> {
+        let mut opts = opts.clone();
+        if opts.sort.is_empty() {
+            opts.sort.push((String::from("_id"), Order::Asc));
+        }
+        opts.limit = Some(1);
+        let mut found = None;
+        self.find(coll, filter, &opts, &mut |d| {
+            found = Some(d);
+            Ok(false)
+        })?;
+        Ok(found)
+    }
+
+    /// The matching document with the highest `_id`.
+    pub fn last(&mut self, coll: &str, filter: &Value) -> Result<Option<Value>> {
+        let opts = FindOptions {
+            sort: alloc::vec![(String::from("_id"), Order::Desc)],
+            limit: Some(1),
+            ..FindOptions::default()
+        };
+        self.first(coll, filter, &opts)
+    }
+
+    /// The value of `field` in each matching document that has it, in result order.
+    pub fn pluck(
+        &mut self,
+        coll: &str,
+        filter: &Value,
+        field: &str,
+        opts: &FindOptions,
+    ) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        self.find(coll, filter, opts, &mut |d| {
+            if let Some(v) = value::get_path(&d, field) {
+                out.push(v.clone());
+            }
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The distinct values of `field` among matching documents (at most `max_list` of them).
+    pub fn distinct(&mut self, coll: &str, filter: &Value, field: &str) -> Result<Vec<Value>> {
+        let mut d = Distinct::new(self.filter_limits().max_list);
+        let mut err = Ok(());
+        self.find(coll, filter, &FindOptions::default(), &mut |doc| {
+            if let Err(e) = d.push_field(&doc, field) {
+                err = Err(e);
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        err?;
+        Ok(d.into_values())
+    }
+
+    /// Apply `patch` (`$set $unset $inc $push $pull`) to every matching document, atomically:
+    /// all of them or none. Returns how many were updated.
+    pub fn update_many(&mut self, coll: &str, filter: &Value, patch: &Value) -> Result<u64> {
+        let compiled = Filter::from_value(filter, &self.filter_limits())?;
+        self.transaction(|t| {
+            let ids = t.matching_ids(coll, &compiled, Some(filter))?;
+            for id in &ids {
+                t.patch(coll, *id, patch)?;
+            }
+            Ok(ids.len() as u64)
+        })
+    }
+
+    /// Delete every matching document, atomically. Returns how many were deleted.
+    pub fn delete_many(&mut self, coll: &str, filter: &Value) -> Result<u64> {
+        let compiled = Filter::from_value(filter, &self.filter_limits())?;
+        self.transaction(|t| {
+            let ids = t.matching_ids(coll, &compiled, Some(filter))?;
+            for id in &ids {
+                t.delete(coll, *id)?;
+            }
+            Ok(ids.len() as u64)
+        })
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Secondary indexes
+
+    /// Limits for filters (partial indexes, queries) derived from the configuration.
+    fn filter_limits(&self) -> FilterLimits {
+        FilterLimits {
+            max_depth: self.cfg.max_depth.min(FilterLimits::default().max_depth),
+            ..FilterLimits::default()
+        }
+    }
+
+    /// Create a secondary index on `fields` (dotted paths, most significant first) of `coll`
+    /// and fill it from the documents already there. Crash-safe: after a power cut the index is
+    /// either complete or absent. [`Error::Unique`] (and no index) if a unique index finds a
+    /// duplicate.
+    pub fn create_index(&mut self, coll: &str, name: &str, spec: &IndexSpec<'_>) -> Result<()> {
+        if spec.fields.is_empty() || spec.fields.len() > index::MAX_FIELDS {
+            return Err(Error::InvalidArgument);
+        }
+        if spec
+            .fields
+            .iter()
+            .any(|f| f.is_empty() || f.split('.').any(str::is_empty))
+        {
+            return Err(Error::InvalidArgument);
+        }
+        if let Some(p) = spec.partial {
+            Filter::from_value(p, &self.filter_limits())?;
+        }
+        let (cid, mut def) = self.transaction(|t| {
+            t.check_name(name)?;
+            let cid = match t.collection_id(coll)? {
+                Some(id) => id,
+                None => t.new_collection(coll)?,
+            };
+            if t.read(&format::index_def_key(cid, name.as_bytes()))?
+                .is_some()
+            {
+                return Err(Error::Exists);
+            }
+            if t.indexes(cid)?.len() >= MAX_INDEXES {
+                return Err(Error::TooLarge);
+            }
+            let def = IndexDef {
+                id: t.allocate_id()?,
+                name: String::from(name),
+                fields: spec.fields.iter().map(|f| String::from(*f)).collect(),
+                unique: spec.unique,
+                partial: spec.partial.cloned(),
+                multikey: false,
+            };
+            t.write(
+                format::index_def_key(cid, name.as_bytes()),
+                Some(def.encode()?),
+            )?;
+            t.write(building_key(), Some(building_value(def.id, cid, name)))?;
+            Ok((cid, def))
+        })?;
+        match self.fill_index(cid, &mut def) {
+            Ok(()) => self.transaction(|t| {
+                t.write(
+                    format::index_def_key(cid, name.as_bytes()),
+                    Some(def.encode()?),
+                )?;
+                t.write(building_key(), None)
+            }),
+            Err(e) => {
+                self.abandon_index_build()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Index every document of `cid`, a few per commit, so no transaction outgrows the WAL.
+    fn fill_index(&mut self, cid: u32, def: &mut IndexDef) -> Result<()> {
+        let end = Some(format::docs_end(cid));
+        let budget = self.store.max_commit_bytes() / 2;
+        let mut from = format::doc_key(cid, 0);
+        let mut batch = Vec::new();
+        loop {
+            batch.clear();
+            let n = self.cfg.iter_batch.max(1);
+            self.store.scan(&from, end.as_deref(), n, &mut batch)?;
+            let mut t = self.begin();
+            for (k, raw) in &batch {
+                let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
+                let (keys, multikey) = t.doc_entries(def, id, Some(raw))?;
+                let need: usize = keys.iter().map(|k| k.len() + 8).sum();
+                if t.bytes + need > budget && !t.ws.is_empty() {
+                    t.commit()?;
+                    t = self.begin();
+                }
+                for key in keys {
+                    if def.unique && !index::is_all_null(&key) {
+                        t.check_unique(&key, id)?;
+                    }
+                    t.write(key, Some(Vec::new()))?;
+                }
+                def.multikey |= multikey;
+            }
+            t.commit()?;
+            match batch.last() {
+                Some((k, _)) if batch.len() == n => {
+                    from = k.clone();
+                    from.push(0);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Drop an index whose build did not finish (a failed build, or one cut by power loss).
+    fn abandon_index_build(&mut self) -> Result<()> {
+        let Some(v) = self.store.get(&building_key())? else {
+            return Ok(());
+        };
+        let (id, cid, name) = parse_building(&v)?;
+        self.transaction(|t| {
+            t.write(format::index_def_key(cid, name.as_bytes()), None)?;
+            t.write(format::dropped_key(id), Some(Vec::new()))?;
+            t.write(building_key(), None)
+        })
+    }
+
+    /// Drop an index. [`Error::NotFound`] if `coll` has no index `name`.
+    pub fn drop_index(&mut self, coll: &str, name: &str) -> Result<()> {
+        self.transaction(|t| {
+            let cid = t.collection_id(coll)?.ok_or(Error::NotFound)?;
+            let def = t
+                .indexes(cid)?
+                .into_iter()
+                .find(|d| d.name == name)
+                .ok_or(Error::NotFound)?;
+            t.forget_index(cid, &def)
+        })
+    }
+
+    /// The indexes of `coll`, in name order (empty for a missing collection).
+    pub fn list_indexes(&mut self, coll: &str) -> Result<Vec<IndexInfo>> {
+        let mut t = self.begin();
+        let Some(cid) = t.collection_id(coll)? else {
+            return Ok(Vec::new());
+        };
+        Ok(t.indexes(cid)?
+            .into_iter()
+            .map(|d| IndexInfo {
+                name: d.name,
+                fields: d.fields,
+                unique: d.unique,
+                partial: d.partial,
+                multikey: d.multikey,
+            })
+            .collect())
+    }
+
     // Key-value conveniences.
 
     /// Store `value` under `key` in namespace `ns` (created if needed).
@@ -463,6 +853,44 @@ impl<D: BlockDevice> Database<D> {
     }
 }
 
+/// What a new index covers.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexSpec<'a> {
+    /// Dotted field paths, most significant first (at most 4).
+    pub fields: &'a [&'a str],
+    /// Refuse a second document with the same indexed value(s).
+    pub unique: bool,
+    /// Index only the documents matching this filter.
+    pub partial: Option<&'a Value>,
+}
+
+/// The catalog key of collection `cid`'s schema.
+fn schema_key(cid: u32) -> Vec<u8> {
+    format::catalog_key(format::CAT_SCHEMA, &cid.to_be_bytes())
+}
+
+fn building_key() -> Vec<u8> {
+    format::catalog_key(format::CAT_BUILDING, &[])
+}
+
+/// The in-progress marker: index id, collection id, index name.
+fn building_value(id: u32, cid: u32, name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    format::put_varint(&mut v, u64::from(id));
+    format::put_varint(&mut v, u64::from(cid));
+    v.extend_from_slice(name.as_bytes());
+    v
+}
+
+fn parse_building(v: &[u8]) -> Result<(u32, u32, String)> {
+    let mut r = format::Reader::new(v);
+    let id = r.varint_u32()?;
+    let cid = r.varint_u32()?;
+    let name = core::str::from_utf8(v.get(r.pos()..).ok_or(Error::Corrupt)?)
+        .map_err(|_| Error::Corrupt)?;
+    Ok((id, cid, String::from(name)))
+}
+
 /// An open transaction: reads see its own writes; nothing reaches flash before
 /// [`Txn::commit`]; dropping it discards everything.
 pub struct Txn<'a, D: BlockDevice> {
@@ -480,6 +908,8 @@ impl<D: BlockDevice> Txn<'_, D> {
             .any(|k| k.first() == Some(&format::T_CATALOG));
         if touched_catalog {
             self.db.colls.clear();
+            self.db.indexes.clear();
+            self.db.schemas.clear();
         }
         self.db.store.commit(self.ws)
     }
@@ -550,18 +980,36 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(id)
     }
 
-    fn create_catalog(&mut self, kind: u8, name: &str) -> Result<u32> {
+    /// A fresh id for a collection, namespace or index; ids are never reused.
+    fn allocate_id(&mut self) -> Result<u32> {
         let next = match self.read(&format::next_id_key())? {
             Some(v) => format::decode_u32(&v)?,
             None => 1,
         };
         let after = next.checked_add(1).ok_or(Error::NoSpace)?;
         self.write(format::next_id_key(), Some(format::encode_u32(after)))?;
+        Ok(next)
+    }
+
+    fn create_catalog(&mut self, kind: u8, name: &str) -> Result<u32> {
+        let id = self.allocate_id()?;
         self.write(
             format::catalog_key(kind, name.as_bytes()),
-            Some(format::encode_u32(next)),
+            Some(format::encode_u32(id)),
         )?;
-        Ok(next)
+        Ok(id)
+    }
+
+    fn new_collection(&mut self, name: &str) -> Result<u32> {
+        let id = self.create_catalog(format::CAT_COLLECTION, name)?;
+        self.set_meta(
+            id,
+            CollMeta {
+                next_id: 1,
+                count: 0,
+            },
+        )?;
+        Ok(id)
     }
 
     fn collection_id(&mut self, name: &str) -> Result<Option<u32>> {
@@ -590,20 +1038,19 @@ impl<D: BlockDevice> Txn<'_, D> {
         if self.collection_id(name)?.is_some() {
             return Err(Error::Exists);
         }
-        let id = self.create_catalog(format::CAT_COLLECTION, name)?;
-        self.set_meta(
-            id,
-            CollMeta {
-                next_id: 1,
-                count: 0,
-            },
-        )
+        self.new_collection(name).map(|_| ())
     }
 
     /// Drop a collection: its name goes now; its documents become unreachable at once and their
     /// space is reclaimed by the next full merge.
     pub fn drop_collection(&mut self, name: &str) -> Result<()> {
         let id = self.collection_id(name)?.ok_or(Error::NotFound)?;
+        for def in self.indexes(id)? {
+            self.forget_index(id, &def)?;
+        }
+        if self.read(&schema_key(id))?.is_some() {
+            self.write(schema_key(id), None)?;
+        }
         self.write(
             format::catalog_key(format::CAT_COLLECTION, name.as_bytes()),
             None,
@@ -652,22 +1099,14 @@ impl<D: BlockDevice> Txn<'_, D> {
         let raw = self.encode_doc(doc, 1)?;
         let cid = match self.collection_id(coll)? {
             Some(id) => id,
-            None => {
-                let id = self.create_catalog(format::CAT_COLLECTION, coll)?;
-                self.set_meta(
-                    id,
-                    CollMeta {
-                        next_id: 1,
-                        count: 0,
-                    },
-                )?;
-                id
-            }
+            None => self.new_collection(coll)?,
         };
+        self.validate(cid, doc)?;
         let mut m = self.meta(cid)?;
         let id = m.next_id;
         m.next_id = id.checked_add(1).ok_or(Error::NoSpace)?;
         m.count += 1;
+        self.update_indexes(cid, id, None, Some(&raw))?;
         self.write(format::doc_key(cid, id), Some(raw))?;
         self.set_meta(cid, m)?;
         Ok(id)
@@ -683,7 +1122,49 @@ impl<D: BlockDevice> Txn<'_, D> {
         }
     }
 
-    fn current(&mut self, coll: &str, id: u64) -> Result<(u32, u64, Map)> {
+    /// The compiled schema of collection `cid` (cached between transactions).
+    fn schema_of(&mut self, cid: u32) -> Result<Option<Schema>> {
+        let dirty = self
+            .ws
+            .keys()
+            .any(|k| k.first() == Some(&format::T_CATALOG));
+        if !dirty {
+            if let Some((_, s)) = self.db.schemas.iter().find(|(c, _)| *c == cid) {
+                return Ok(s.clone());
+            }
+        }
+        let schema = match self.read(&schema_key(cid))? {
+            Some(raw) => Some(
+                Schema::from_value(
+                    &value::decode(&raw, self.db.cfg.max_depth)?,
+                    self.db.cfg.max_depth,
+                )
+                .map_err(|_| Error::Corrupt)?,
+            ),
+            None => None,
+        };
+        if !dirty {
+            if self.db.schemas.len() >= COLL_CACHE {
+                self.db.schemas.remove(0);
+            }
+            self.db.schemas.push((cid, schema.clone()));
+        }
+        Ok(schema)
+    }
+
+    /// Check a document body against the collection's schema, remembering the violation.
+    fn validate(&mut self, cid: u32, doc: &Value) -> Result<()> {
+        if let Some(schema) = self.schema_of(cid)? {
+            if let Err(v) = schema.validate(doc) {
+                self.db.last_violation = Some(v);
+                return Err(Error::SchemaViolation);
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored bytes, version and body of a document that must exist.
+    fn current(&mut self, coll: &str, id: u64) -> Result<(u32, Vec<u8>, u64, Map)> {
         let cid = self.collection_id(coll)?.ok_or(Error::NotFound)?;
         let raw = self
             .read(&format::doc_key(cid, id))?
@@ -692,19 +1173,24 @@ impl<D: BlockDevice> Txn<'_, D> {
         let Value::Map(body) = value::decode(body, self.db.cfg.max_depth)? else {
             return Err(Error::Corrupt);
         };
-        Ok((cid, ver, body))
+        Ok((cid, raw, ver, body))
     }
 
     pub fn replace(&mut self, coll: &str, id: u64, doc: &Value) -> Result<()> {
-        let (cid, ver, _) = self.current(coll, id)?;
+        let (cid, old, ver, _) = self.current(coll, id)?;
+        self.validate(cid, doc)?;
         let raw = self.encode_doc(doc, ver.saturating_add(1))?;
+        self.update_indexes(cid, id, Some(&old), Some(&raw))?;
         self.write(format::doc_key(cid, id), Some(raw))
     }
 
     pub fn patch(&mut self, coll: &str, id: u64, patch: &Value) -> Result<()> {
-        let (cid, ver, mut body) = self.current(coll, id)?;
+        let (cid, old, ver, mut body) = self.current(coll, id)?;
         value::apply_patch(&mut body, patch, self.db.cfg.max_depth)?;
-        let raw = self.encode_doc(&Value::Map(body), ver.saturating_add(1))?;
+        let body = Value::Map(body);
+        self.validate(cid, &body)?;
+        let raw = self.encode_doc(&body, ver.saturating_add(1))?;
+        self.update_indexes(cid, id, Some(&old), Some(&raw))?;
         self.write(format::doc_key(cid, id), Some(raw))
     }
 
@@ -713,9 +1199,10 @@ impl<D: BlockDevice> Txn<'_, D> {
             return Ok(false);
         };
         let key = format::doc_key(cid, id);
-        if self.read(&key)?.is_none() {
+        let Some(old) = self.read(&key)? else {
             return Ok(false);
-        }
+        };
+        self.update_indexes(cid, id, Some(&old), None)?;
         let mut m = self.meta(cid)?;
         m.count = m.count.saturating_sub(1);
         self.write(key, None)?;
@@ -728,6 +1215,379 @@ impl<D: BlockDevice> Txn<'_, D> {
             return Ok(0);
         };
         Ok(self.meta(cid)?.count)
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Queries
+
+    /// Find inside this transaction (it sees its own writes). See [`Database::find`].
+    pub fn find(
+        &mut self,
+        coll: &str,
+        filter: &Filter,
+        query: Option<&Value>,
+        opts: &FindOptions,
+        f: &mut dyn FnMut(Value) -> Result<bool>,
+    ) -> Result<()> {
+        let Some(cid) = self.collection_id(coll)? else {
+            return Ok(());
+        };
+        let defs = self.indexes(cid)?;
+        let plan = planner::plan(&defs, filter, query, opts)?;
+        let skip = opts.skip;
+        let limit = opts.limit.unwrap_or(u64::MAX);
+        if limit == 0 {
+            return Ok(());
+        }
+        let project = |d: Value| match &opts.projection {
+            Some(p) => p.apply(&d),
+            None => d,
+        };
+        if opts.sort.is_empty() || plan.ordered {
+            let (mut skipped, mut sent) = (0u64, 0u64);
+            return self.candidates(cid, &plan, &defs, filter, &mut |d| {
+                if skipped < skip {
+                    skipped += 1;
+                    return Ok(true);
+                }
+                sent += 1;
+                Ok(f(project(d))? && sent < limit)
+            });
+        }
+        // Sort in memory, keeping only the best `skip + limit` (bounded).
+        let keep = usize::try_from(skip.saturating_add(limit))
+            .unwrap_or(usize::MAX)
+            .min(self.db.cfg.max_sort_docs.saturating_add(1));
+        let mut top: Vec<Value> = Vec::new();
+        let mut overflow = false;
+        let sort = &opts.sort;
+        let max_sort = self.db.cfg.max_sort_docs;
+        self.candidates(cid, &plan, &defs, filter, &mut |d| {
+            let pos =
+                top.partition_point(|x| compare_docs(sort, x, &d) != core::cmp::Ordering::Greater);
+            if top.len() < keep {
+                top.insert(pos, d);
+            } else if pos < top.len() {
+                top.insert(pos, d);
+                top.pop();
+            }
+            if top.len() > max_sort {
+                overflow = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if overflow {
+            return Err(Error::TooLarge);
+        }
+        for d in top
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        {
+            if !f(project(d))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of matching documents (for update_many/delete_many; bounded by the transaction size).
+    fn matching_ids(
+        &mut self,
+        coll: &str,
+        filter: &Filter,
+        query: Option<&Value>,
+    ) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        let limit = self.db.store.max_commit_bytes();
+        self.find(coll, filter, query, &FindOptions::default(), &mut |d| {
+            let id = d
+                .as_map()
+                .and_then(|m| m.get("_id"))
+                .and_then(Value::as_i64)
+                .ok_or(Error::Corrupt)?;
+            ids.push(id as u64);
+            // Each document costs at least its key in the commit: stop early when it can't fit.
+            if ids.len() * 13 > limit {
+                return Err(Error::TxnTooLarge);
+            }
+            Ok(true)
+        })?;
+        Ok(ids)
+    }
+
+    /// Every document the plan reads that matches `filter`, in the plan's order.
+    fn candidates(
+        &mut self,
+        cid: u32,
+        plan: &Plan,
+        defs: &[IndexDef],
+        filter: &Filter,
+        g: &mut dyn FnMut(Value) -> Result<bool>,
+    ) -> Result<()> {
+        let n = self.db.cfg.iter_batch.max(1);
+        match &plan.access {
+            Access::Scan => {
+                let end = Some(format::docs_end(cid));
+                let mut from = format::doc_key(cid, 0);
+                loop {
+                    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                    self.scan_range(&from, end.as_deref(), &mut |k, v| {
+                        batch.push((k.to_vec(), v.to_vec()));
+                        Ok(batch.len() < n)
+                    })?;
+                    for (k, raw) in &batch {
+                        let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
+                        let doc = self.decode_doc(id, raw)?;
+                        if filter.matches(&doc) && !g(doc)? {
+                            return Ok(());
+                        }
+                    }
+                    match batch.last() {
+                        Some((k, _)) if batch.len() == n => {
+                            from = k.clone();
+                            from.push(0);
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+            }
+            Access::Index {
+                lo,
+                hi,
+                multikey,
+                def_id,
+                ..
+            } => {
+                let def = defs
+                    .iter()
+                    .find(|d| d.id == *def_id)
+                    .ok_or(Error::Corrupt)?;
+                let mut from = lo.clone();
+                loop {
+                    let mut keys: Vec<Vec<u8>> = Vec::new();
+                    self.scan_range(&from, hi.as_deref(), &mut |k, _| {
+                        keys.push(k.to_vec());
+                        Ok(keys.len() < n)
+                    })?;
+                    for k in &keys {
+                        let id = index::doc_id_of_entry(k)?;
+                        let Some(raw) = self.read(&format::doc_key(cid, id))? else {
+                            // An entry without its document: the index disagrees with the data.
+                            return Err(Error::Corrupt);
+                        };
+                        let doc = self.decode_doc(id, &raw)?;
+                        if *multikey {
+                            // Emit a document at its first entry inside the bounds only.
+                            let (entries, _) = index::entries(def, &doc, id)?;
+                            let first = entries.iter().find(|e| {
+                                e.as_slice() >= lo.as_slice()
+                                    && hi.as_deref().is_none_or(|h| e.as_slice() < h)
+                            });
+                            if first != Some(k) {
+                                continue;
+                            }
+                        }
+                        if filter.matches(&doc) && !g(doc)? {
+                            return Ok(());
+                        }
+                    }
+                    match keys.last() {
+                        Some(k) if keys.len() == n => {
+                            from = k.clone();
+                            from.push(0);
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Secondary indexes
+
+    /// Live entries in `[start, end)` as this transaction sees them: the store's, overlaid with
+    /// the transaction's own writes. Bounded RAM: one batch at a time.
+    fn scan_range(&mut self, start: &[u8], end: Option<&[u8]>, f: &mut EntryFn<'_>) -> Result<()> {
+        let n = self.db.cfg.iter_batch.max(1);
+        let mut from = start.to_vec();
+        let mut batch = Vec::new();
+        loop {
+            batch.clear();
+            self.db.store.scan(&from, end, n, &mut batch)?;
+            let store_done = batch.len() < n;
+            // This round covers [from, round_end): up to the batch's last key, or to `end`.
+            let round_end: Option<Vec<u8>> = if store_done {
+                end.map(|e| e.to_vec())
+            } else {
+                batch.last().map(|(k, _)| {
+                    let mut k = k.clone();
+                    k.push(0);
+                    k
+                })
+            };
+            let upper = match &round_end {
+                Some(e) => core::ops::Bound::Excluded(e.clone()),
+                None => core::ops::Bound::Unbounded,
+            };
+            let mut own = self
+                .ws
+                .range((core::ops::Bound::Included(from.clone()), upper))
+                .peekable();
+            let mut stored = batch.iter().peekable();
+            loop {
+                let take_own = match (own.peek(), stored.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (Some((ok, _)), Some((sk, _))) => ok.as_slice() <= sk.as_slice(),
+                };
+                if take_own {
+                    let Some((k, v)) = own.next() else { break };
+                    if stored.peek().is_some_and(|(sk, _)| sk == k) {
+                        stored.next();
+                    }
+                    if let Some(v) = v {
+                        if !f(k, v)? {
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    let Some((k, v)) = stored.next() else { break };
+                    if !f(k, v)? {
+                        return Ok(());
+                    }
+                }
+            }
+            match round_end {
+                Some(e) if !store_done => from = e,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The index definitions of collection `cid` (cached between transactions).
+    fn indexes(&mut self, cid: u32) -> Result<Vec<IndexDef>> {
+        let dirty = self
+            .ws
+            .keys()
+            .any(|k| k.first() == Some(&format::T_CATALOG));
+        if !dirty {
+            if let Some((_, defs)) = self.db.indexes.iter().find(|(c, _)| *c == cid) {
+                return Ok(defs.clone());
+            }
+        }
+        let prefix = format::index_defs_prefix(cid);
+        let end = format::prefix_end(&prefix);
+        let max_depth = self.db.cfg.max_depth;
+        let building = self.read(&format::catalog_key(format::CAT_BUILDING, &[]))?;
+        let mut defs = Vec::new();
+        self.scan_range(&prefix, end.as_deref(), &mut |k, v| {
+            let name = core::str::from_utf8(k.get(prefix.len()..).ok_or(Error::Corrupt)?)
+                .map_err(|_| Error::Corrupt)?;
+            let def = IndexDef::decode(name, v, max_depth)?;
+            if defs.len() >= MAX_INDEXES {
+                return Err(Error::Corrupt);
+            }
+            defs.push(def);
+            Ok(true)
+        })?;
+        // An index still being built is neither used nor maintained: it is absent.
+        if let Some(b) = building {
+            let id = format::decode_u32(&b)?;
+            defs.retain(|d| d.id != id);
+        }
+        if !dirty {
+            if self.db.indexes.len() >= COLL_CACHE {
+                self.db.indexes.remove(0);
+            }
+            self.db.indexes.push((cid, defs.clone()));
+        }
+        Ok(defs)
+    }
+
+    fn in_partial(&self, def: &IndexDef, doc: &Value) -> Result<bool> {
+        match &def.partial {
+            None => Ok(true),
+            Some(p) => Ok(Filter::from_value(p, &self.db.filter_limits())?.matches(doc)),
+        }
+    }
+
+    /// Index entries of a stored document (None: no document).
+    fn doc_entries(
+        &self,
+        def: &IndexDef,
+        id: u64,
+        raw: Option<&[u8]>,
+    ) -> Result<(Vec<Vec<u8>>, bool)> {
+        let Some(raw) = raw else {
+            return Ok((Vec::new(), false));
+        };
+        let doc = self.decode_doc(id, raw)?;
+        if !self.in_partial(def, &doc)? {
+            return Ok((Vec::new(), false));
+        }
+        index::entries(def, &doc, id)
+    }
+
+    /// Keep every index of `cid` in step with a document going from `old` to `new`, in this
+    /// same transaction. A unique index refuses a value another document holds.
+    fn update_indexes(
+        &mut self,
+        cid: u32,
+        id: u64,
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<()> {
+        for mut def in self.indexes(cid)? {
+            let (old_keys, _) = self.doc_entries(&def, id, old)?;
+            let (new_keys, multikey) = self.doc_entries(&def, id, new)?;
+            for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+                self.write(k.clone(), None)?;
+            }
+            for k in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+                if def.unique && !index::is_all_null(k) {
+                    self.check_unique(k, id)?;
+                }
+                self.write(k.clone(), Some(Vec::new()))?;
+            }
+            if multikey && !def.multikey {
+                def.multikey = true;
+                self.write(
+                    format::index_def_key(cid, def.name.as_bytes()),
+                    Some(def.encode()?),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fail with [`Error::Unique`] if another document holds the value of entry `key`.
+    fn check_unique(&mut self, key: &[u8], id: u64) -> Result<()> {
+        let prefix = index::value_part(key).to_vec();
+        let end = format::prefix_end(&prefix);
+        let mut clash = false;
+        self.scan_range(&prefix, end.as_deref(), &mut |k, _| {
+            // Only an entry of exactly this value (the key minus its 8-byte doc id).
+            if k.len() == key.len() && index::doc_id_of_entry(k)? != id {
+                clash = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if clash {
+            Err(Error::Unique)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remove an index's definition now; its entries become unreachable at once and are
+    /// purged by the next full merge.
+    fn forget_index(&mut self, cid: u32, def: &IndexDef) -> Result<()> {
+        self.write(format::index_def_key(cid, def.name.as_bytes()), None)?;
+        self.write(format::dropped_key(def.id), Some(Vec::new()))
     }
 
     fn check_kv(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {

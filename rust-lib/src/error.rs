@@ -49,6 +49,11 @@ pub enum Error {
     /// A query filter or find option is malformed: unknown operator, wrong operand type, bad
     /// path or regex pattern.
     BadFilter,
+    /// A write would give a unique index a value another document holds already.
+    Unique,
+    /// A document does not satisfy its collection's schema
+    /// ([`Database::last_violation`](crate::db::Database::last_violation) names the field).
+    SchemaViolation,
 }
 
 /// `core::result::Result` with this crate's [`Error`].
@@ -77,6 +82,8 @@ impl fmt::Display for Error {
             Error::Fs(_) => "filesystem error",
             Error::BadSchema => "invalid schema",
             Error::BadFilter => "invalid filter",
+            Error::Unique => "unique index violated",
+            Error::SchemaViolation => "schema violated",
         };
         match self {
             Error::Fs(code) => write!(f, "{s} ({code})"),

@@ -101,6 +101,8 @@ pub const CAT_DROPPED: u8 = b'x';
 pub const CAT_INDEX: u8 = b'i';
 /// Set while an index is being built: its value names the collection and index ids.
 pub const CAT_BUILDING: u8 = b'b';
+/// A collection's schema: `T_CATALOG, 's', coll_id (BE u32)`.
+pub const CAT_SCHEMA: u8 = b's';
 
 /// The catalog key of index `name` on collection `coll`.
 pub fn index_def_key(coll: u32, name: &[u8]) -> Vec<u8> {

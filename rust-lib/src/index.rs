@@ -224,6 +224,14 @@ pub fn doc_id_of_entry(key: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(r.array()?))
 }
 
+/// Whether every indexed field of the entry is null or missing: a unique index does not
+/// enforce uniqueness for those (documents without the field do not clash).
+pub fn is_all_null(key: &[u8]) -> bool {
+    value_part(key)
+        .get(5..)
+        .is_some_and(|v| v.iter().all(|b| *b == TAG_NULL))
+}
+
 /// The entry key without its document id: what a unique index must not hold twice.
 pub fn value_part(key: &[u8]) -> &[u8] {
     key.get(..key.len().saturating_sub(8)).unwrap_or(&[])

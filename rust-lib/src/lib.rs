@@ -23,6 +23,7 @@ pub mod flash;
 pub mod format;
 pub mod index;
 pub mod lfs;
+pub mod planner;
 pub mod query;
 pub mod schema;
 pub mod value;
