@@ -15,7 +15,7 @@ pub mod segment;
 
 use crate::crypto::Sealer;
 use crate::flash::BlockDevice;
-use crate::format::{self, FrameHeader, Manifest, RootHeader, FRAME_HEADER};
+use crate::format::{self, FrameHeader, Manifest, RootHeader, SegMeta, FRAME_HEADER};
 use crate::lfs::{FileId, Fs, OpenMode};
 use crate::{Error, Result};
 use alloc::collections::BTreeMap;
@@ -583,31 +583,8 @@ impl<D: BlockDevice> Store<D> {
             }
             return Ok(());
         }
-        let file = self.man.next_file;
-        let path = SegPath::new(file);
-        let fid = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
-        let mut w = segment::Writer::new(file, fid, self.cfg.page_size);
-        // With nothing older to shadow, deletes need not be written.
-        let keep_tombstones = !self.man.segments.is_empty();
-        let mut res = Ok(());
-        for (k, v) in &self.mem {
-            if v.is_none() && !keep_tombstones {
-                continue;
-            }
-            res = w.add(&mut self.fs, &self.sealer, k, v.as_deref());
-            if res.is_err() {
-                break;
-            }
-        }
-        let meta = res.and_then(|_| w.finish(&mut self.fs, &self.sealer, 0));
-        let closed = self.fs.close(fid);
-        let meta = match (meta, closed) {
-            (Ok(m), Ok(())) => m,
-            (Err(e), _) | (Ok(_), Err(e)) => {
-                let _ = self.fs.remove(path.as_str());
-                return Err(e);
-            }
-        };
+        // Folded alone (no segment older than the memtable), deletes shadow nothing and go.
+        let (file, meta) = self.write_merged(0..0, true, 0, None)?;
         let mut man = self.man.clone();
         man.next_file = file.wrapping_add(1);
         man.wal_base = self.wal_next;
@@ -622,6 +599,74 @@ impl<D: BlockDevice> Store<D> {
         self.stats.folds += 1;
         self.used_blocks = None;
         self.maybe_merge()
+    }
+
+    /// Write one new segment merging segments `range` (newest first) and, with `from_mem`, the
+    /// memtable above them, sealed with `out` (the store's sealer when None). Nothing is
+    /// installed: the caller makes the result durable. On error the partial file is removed.
+    fn write_merged(
+        &mut self,
+        range: core::ops::Range<usize>,
+        from_mem: bool,
+        level: u8,
+        out: Option<&Sealer>,
+    ) -> Result<(u32, Option<SegMeta>)> {
+        let bottom = range.end == self.man.segments.len();
+        let file = self.man.next_file;
+        let path = SegPath::new(file);
+        let fid = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
+        let w = segment::Writer::new(file, fid, self.cfg.page_size);
+        let res = match self.merged_cursor(&[], &range) {
+            Ok(mut merged) => {
+                if !from_mem {
+                    merged.mem_from = None;
+                }
+                let r = self.drain_into(&mut merged, w, bottom, level, out);
+                merged.release(self);
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let closed = self.fs.close(fid);
+        match (res, closed) {
+            (Ok(meta), Ok(())) => Ok((file, meta)),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                let _ = self.fs.remove(path.as_str());
+                Err(e)
+            }
+        }
+    }
+
+    /// Feed a merge's entries to a segment writer. A bottom merge (nothing older below it)
+    /// drops deletes, and purges dropped collections and indexes with their markers.
+    fn drain_into(
+        &mut self,
+        merged: &mut Merged,
+        mut w: segment::Writer,
+        bottom: bool,
+        level: u8,
+        out: Option<&Sealer>,
+    ) -> Result<Option<SegMeta>> {
+        let mut dropped: heapless::Vec<u32, 16> = heapless::Vec::new();
+        while let Some((k, v)) = merged.next(self)? {
+            if bottom {
+                if v.is_none() {
+                    continue;
+                }
+                // Markers of dropped owners sort before their data: purge both.
+                if k.len() == 6 && k[0] == format::T_CATALOG && k[1] == format::CAT_DROPPED {
+                    let id = u32::from_be_bytes([k[2], k[3], k[4], k[5]]);
+                    if dropped.push(id).is_ok() {
+                        continue;
+                    }
+                }
+                if format::owner_of(&k).is_some_and(|o| dropped.contains(&o)) {
+                    continue;
+                }
+            }
+            w.add(&mut self.fs, out.unwrap_or(&self.sealer), &k, v.as_deref())?;
+        }
+        w.finish(&mut self.fs, out.unwrap_or(&self.sealer), level)
     }
 
     /// Make `man` the durable manifest, then remove the files it made obsolete.
@@ -814,63 +859,15 @@ impl<D: BlockDevice> Store<D> {
         if range.is_empty() {
             return Ok(());
         }
-        let bottom = range.end == self.man.segments.len();
-        let level = self.man.segments[range.clone()]
-            .iter()
-            .map(|s| s.level)
-            .max()
-            .unwrap_or(0);
-        let level = if range.len() >= self.cfg.tier_fanout {
-            level.saturating_add(1)
+        let inputs = &self.man.segments[range.clone()];
+        let top = inputs.iter().map(|s| s.level).max().unwrap_or(0);
+        // A whole tier merged moves up one tier; a mixed group stays at its highest tier.
+        let level = if inputs.len() >= 2 && inputs.iter().all(|s| s.level == top) {
+            top.saturating_add(1)
         } else {
-            level
+            top
         };
-        let file = self.man.next_file;
-        let path = SegPath::new(file);
-        let out = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
-        let mut w = segment::Writer::new(file, out, self.cfg.page_size);
-        let mut merged = match self.merged_cursor(&[], &range) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = self.fs.close(out);
-                let _ = self.fs.remove(path.as_str());
-                return Err(e);
-            }
-        };
-        // The memtable is not part of a merge.
-        merged.mem_from = None;
-        let mut dropped: heapless::Vec<u32, 16> = heapless::Vec::new();
-        let res = (|| {
-            while let Some((k, v)) = merged.next(self)? {
-                if bottom {
-                    // Deletes shadow nothing below the bottom segment.
-                    if v.is_none() {
-                        continue;
-                    }
-                    // Markers of dropped collections sort before their data: purge both.
-                    if k.len() == 6 && k[0] == format::T_CATALOG && k[1] == format::CAT_DROPPED {
-                        let id = u32::from_be_bytes([k[2], k[3], k[4], k[5]]);
-                        if dropped.push(id).is_ok() {
-                            continue;
-                        }
-                    }
-                    if format::owner_of(&k).is_some_and(|o| dropped.contains(&o)) {
-                        continue;
-                    }
-                }
-                w.add(&mut self.fs, &self.sealer, &k, v.as_deref())?;
-            }
-            w.finish(&mut self.fs, &self.sealer, level)
-        })();
-        merged.release(self);
-        let closed = self.fs.close(out);
-        let meta = match (res, closed) {
-            (Ok(m), Ok(())) => m,
-            (Err(e), _) | (Ok(_), Err(e)) => {
-                let _ = self.fs.remove(path.as_str());
-                return Err(e);
-            }
-        };
+        let (file, meta) = self.write_merged(range.clone(), false, level, None)?;
         let mut man = self.man.clone();
         man.next_file = file.wrapping_add(1);
         man.obsolete
@@ -898,29 +895,7 @@ impl<D: BlockDevice> Store<D> {
         if !self.merge_fits(&range)? {
             return Err(Error::NoSpace);
         }
-        let file = self.man.next_file;
-        let path = SegPath::new(file);
-        let out = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
-        let mut w = segment::Writer::new(file, out, self.cfg.page_size);
-        let mut merged = self.merged_cursor(&[], &range)?;
-        merged.mem_from = None;
-        let res = (|| {
-            while let Some((k, v)) = merged.next(self)? {
-                if let Some(v) = v {
-                    w.add(&mut self.fs, &sealer, &k, Some(&v))?;
-                }
-            }
-            w.finish(&mut self.fs, &sealer, 0)
-        })();
-        merged.release(self);
-        let closed = self.fs.close(out);
-        let meta = match (res, closed) {
-            (Ok(m), Ok(())) => m,
-            (Err(e), _) | (Ok(_), Err(e)) => {
-                let _ = self.fs.remove(path.as_str());
-                return Err(e);
-            }
-        };
+        let (file, meta) = self.write_merged(range, false, 0, Some(&sealer))?;
         let mut man = self.man.clone();
         man.next_file = file.wrapping_add(1);
         let replaced: Vec<u32> = man.segments.iter().map(|s| s.file).collect();
