@@ -244,24 +244,28 @@ fn strerror(code: i32) -> &'static str {
 /// Reads `len` bytes at offset `off` of erase block `block` into `buf`. Returns 0, or
 /// ::CAIRN_FLASH_ERR_CORRUPT for a bad block, or any other nonzero value for an I/O error.
 /// Requests are always inside the geometry, aligned to `read_size`, and nonzero in length.
-pub type cairn_read_fn =
-    unsafe extern "C" fn(ctx: *mut c_void, block: u32, off: u32, buf: *mut u8, len: u32) -> i32;
+pub type cairn_read_fn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, block: u32, off: u32, buf: *mut u8, len: u32) -> i32,
+>;
 /// Programs `len` bytes from `buf` at offset `off` of block `block` (onto erased bytes;
 /// NOR semantics: bits only go from 1 to 0). Aligned to `prog_size`. Return codes as for
 /// ::cairn_read_fn.
-pub type cairn_prog_fn =
-    unsafe extern "C" fn(ctx: *mut c_void, block: u32, off: u32, buf: *const u8, len: u32) -> i32;
+pub type cairn_prog_fn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, block: u32, off: u32, buf: *const u8, len: u32) -> i32,
+>;
 /// Erases block `block` to 0xFF. Return codes as for ::cairn_read_fn.
-pub type cairn_erase_fn = unsafe extern "C" fn(ctx: *mut c_void, block: u32) -> i32;
+pub type cairn_erase_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, block: u32) -> i32>;
 /// Makes everything programmed so far durable. Return codes as for ::cairn_read_fn.
-pub type cairn_sync_fn = unsafe extern "C" fn(ctx: *mut c_void) -> i32;
+pub type cairn_sync_fn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> i32>;
 /// A monotonic clock (milliseconds suggested) that stamps each document's `_ts`.
-pub type cairn_now_fn = unsafe extern "C" fn(ctx: *mut c_void) -> u64;
+pub type cairn_now_fn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> u64>;
 /// Fills `buf` with `len` random bytes from a cryptographic source; returns 0 on success.
-pub type cairn_random_fn = unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> i32;
+pub type cairn_random_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> i32>;
 /// Receives a NUL-terminated message at `level` (`CAIRN_LOG_*`); the text is valid only
 /// during the call.
-pub type cairn_log_fn = unsafe extern "C" fn(ctx: *mut c_void, level: i32, msg: *const c_char);
+pub type cairn_log_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, level: i32, msg: *const c_char)>;
 
 /// Everything cairn_open() needs: the flash device, the platform, and the limits. A zeroed
 /// field means its default, so `cairn_config_t cfg = {0};` plus the device fields is a valid
@@ -279,13 +283,13 @@ pub struct cairn_config_t {
     /// Passed unchanged as the first argument of every callback below.
     pub ctx: *mut c_void,
     /// Required: reads from the flash.
-    pub read: Option<cairn_read_fn>,
+    pub read: cairn_read_fn,
     /// Required: programs the flash.
-    pub prog: Option<cairn_prog_fn>,
+    pub prog: cairn_prog_fn,
     /// Required: erases a block.
-    pub erase: Option<cairn_erase_fn>,
+    pub erase: cairn_erase_fn,
     /// Optional: NULL means writes are durable as soon as `prog` returns.
-    pub sync: Option<cairn_sync_fn>,
+    pub sync: cairn_sync_fn,
     /// Smallest read unit in bytes (required, nonzero).
     pub read_size: u32,
     /// Smallest program unit in bytes (required, nonzero).
@@ -315,12 +319,12 @@ pub struct cairn_config_t {
     /// Most documents a find keeps in RAM to sort when no index gives the order. 0: 64.
     pub max_sort_docs: u32,
     /// Optional clock for `_ts`. NULL: `_ts` stays 0.
-    pub now_ms: Option<cairn_now_fn>,
+    pub now_ms: cairn_now_fn,
     /// Optional random source; required to create a database (or rekey) with a passphrase,
     /// for the salt.
-    pub random: Option<cairn_random_fn>,
+    pub random: cairn_random_fn,
     /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR.
-    pub log: Option<cairn_log_fn>,
+    pub log: cairn_log_fn,
 }
 
 /// A key for an encrypted database: a raw 32-byte key, or a passphrase (PBKDF2-HMAC-SHA256).
@@ -481,8 +485,8 @@ fn json(db: &Database<CallbackDevice>, text: &str) -> R<Value> {
 #[derive(Clone, Copy)]
 struct Platform {
     ctx: *mut c_void,
-    random: Option<cairn_random_fn>,
-    log: Option<cairn_log_fn>,
+    random: cairn_random_fn,
+    log: cairn_log_fn,
 }
 
 impl Platform {
@@ -1052,7 +1056,7 @@ pub unsafe extern "C" fn cairn_doc_count(
 /// (cairn_find() returns CAIRN_OK); a negative value stops it and cairn_find() returns that
 /// value unchanged.
 pub type cairn_find_fn =
-    unsafe extern "C" fn(ctx: *mut c_void, json: *const c_char, len: usize) -> i32;
+    Option<unsafe extern "C" fn(ctx: *mut c_void, json: *const c_char, len: usize) -> i32>;
 
 /// Streams the documents of `coll` matching `filter` to `cb`, one call per document.
 ///
@@ -1074,7 +1078,7 @@ pub unsafe extern "C" fn cairn_find(
     coll: *const c_char,
     filter: *const c_char,
     options: *const c_char,
-    cb: Option<cairn_find_fn>,
+    cb: cairn_find_fn,
     ctx: *mut c_void,
 ) -> i32 {
     // SAFETY: the documented contract.

@@ -1,7 +1,8 @@
 //! cairndb's task runner: `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! Std only, no dependencies: it must build on a fresh machine before anything else is installed,
+//! No system dependencies: it must build on a fresh machine before anything else is installed,
 //! because it is the thing that installs the rest (CI runs `.ci/run` -> `cargo xtask test`).
+//! Its one crate dependency, cbindgen (for `header`), is pure Rust and comes through cargo.
 
 use std::env;
 use std::ffi::OsStr;
@@ -59,6 +60,11 @@ const STEPS: &[Step] = &[
         name: "fmt",
         about: "cargo fmt --all -- --check",
         run: |c| run(cargo(c).args(["fmt", "--all", "--", "--check"])),
+    },
+    Step {
+        name: "header",
+        about: "include/cairndb.h is what cbindgen generates from c-api/ (cargo xtask header)",
+        run: |c| header(c, true),
     },
     Step {
         name: "clippy",
@@ -158,6 +164,7 @@ fn dispatch(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
         "test" => cmd_test(root, rest),
         "demo" => cmd_demo(root, rest),
         "bench" => cmd_bench(root, rest),
+        "header" => cmd_header(root, rest),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
 }
@@ -358,6 +365,125 @@ fn cmd_bench(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
     }
     run(&mut cmd).map_err(CliError::Failed)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_header(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut check = false;
+    for arg in args {
+        match arg.as_str() {
+            "--check" => check = true,
+            s => {
+                return Err(CliError::Usage(format!(
+                    "unknown option `{s}` for `header`"
+                )))
+            }
+        }
+    }
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install: true,
+    };
+    header(&ctx, check).map_err(CliError::Failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// C header
+
+/// The committed header, relative to the workspace root.
+const HEADER: &str = "include/cairndb.h";
+
+/// The version macros, from the workspace version (xtask shares it with c-api).
+fn version_macros() -> String {
+    let v = env!("CARGO_PKG_VERSION");
+    let num = |s: &str| s.parse::<u32>().unwrap_or(0);
+    let (major, minor, patch) = (
+        num(env!("CARGO_PKG_VERSION_MAJOR")),
+        num(env!("CARGO_PKG_VERSION_MINOR")),
+        num(env!("CARGO_PKG_VERSION_PATCH")),
+    );
+    format!(
+        "\n/** The version of this header; cairn_version_string() is the library's. */\n\
+         #define CAIRN_VERSION \"{v}\"\n\
+         #define CAIRN_VERSION_MAJOR {major}\n\
+         #define CAIRN_VERSION_MINOR {minor}\n\
+         #define CAIRN_VERSION_PATCH {patch}\n\
+         /** major * 1000000 + minor * 1000 + patch; compare with cairn_version(). */\n\
+         #define CAIRN_VERSION_NUMBER {}\n",
+        major * 1_000_000 + minor * 1000 + patch
+    )
+}
+
+/// What cbindgen makes of c-api/ with c-api/cbindgen.toml, plus the version macros.
+fn generate_header(root: &Path) -> Result<String, String> {
+    let crate_dir = root.join("c-api");
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .map_err(|e| format!("c-api/cbindgen.toml: {e}"))?;
+    config.after_includes = Some(version_macros());
+    let bindings = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .map_err(|e| format!("cbindgen: {e}"))?;
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    let text = String::from_utf8(out).map_err(|e| format!("cbindgen wrote non-UTF-8: {e}"))?;
+    Ok(parenthesize_negative_macros(&text))
+}
+
+/// `#define CAIRN_ERR_IO -1` -> `#define CAIRN_ERR_IO (-1)`, so that `x-CAIRN_ERR_IO` and
+/// friends mean what they say.
+fn parenthesize_negative_macros(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let mut parts = body.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("#define"), Some(name), Some(value))
+                if value.starts_with('-') && value[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                out.push_str(&format!("#define {name} ({value})"));
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Writes include/cairndb.h, or with `check` fails when the committed one differs.
+fn header(ctx: &Ctx, check: bool) -> StepResult {
+    let text = generate_header(&ctx.root)?;
+    let path = ctx.root.join(HEADER);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    if check {
+        if old == text {
+            println!(
+                "xtask: {HEADER} is up to date ({} lines)",
+                text.lines().count()
+            );
+            return Ok(());
+        }
+        let line = old
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(old.lines().count().min(text.lines().count()))
+            + 1;
+        return Err(format!(
+            "{HEADER} is stale (first difference at line {line}): run `cargo xtask header` and commit it"
+        ));
+    }
+    if old == text {
+        println!("xtask: {HEADER} unchanged");
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("xtask: wrote {HEADER} ({} lines)", text.lines().count());
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -650,6 +776,14 @@ mod tests {
     }
 
     #[test]
+    fn negative_macros_get_parentheses() {
+        assert_eq!(
+            parenthesize_negative_macros("#define A -1\n#define B 2\n#define C -x\n"),
+            "#define A (-1)\n#define B 2\n#define C -x\n"
+        );
+    }
+
+    #[test]
     fn bad_cli_input_is_a_usage_error() {
         let root = repo_root();
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -662,6 +796,7 @@ mod tests {
             &["test", "--frob"],
             &["bench", "--slow"],
             &["demo", "--frob"],
+            &["header", "--frob"],
         ] {
             assert!(
                 matches!(dispatch(&root, &args(bad)), Err(CliError::Usage(_))),
