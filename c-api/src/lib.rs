@@ -878,7 +878,8 @@ pub unsafe extern "C" fn cairn_close(db: *mut cairn_db_t) -> i32 {
 ///              assigned by the library.
 /// @param id    receives the new document's `_id`; may be NULL.
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll` or `json`), CAIRN_ERR_UTF8,
-///         CAIRN_ERR_JSON (not JSON or not an object), CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TOO_LARGE,
+///         CAIRN_ERR_JSON (not JSON), CAIRN_ERR_INVALID_ARGUMENT (JSON but not an object),
+///         CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TOO_LARGE,
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION,
 ///         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_INTERNAL.
 /// On any error nothing is written.

@@ -87,6 +87,11 @@ const STEPS: &[Step] = &[
         run: |c| run(cargo(c).args(["test", "--workspace", "--all-features"])),
     },
     Step {
+        name: "c-tests",
+        about: "C API tests and host C samples: cmake -G Ninja, build, ctest (under valgrind)",
+        run: c_tests,
+    },
+    Step {
         name: "bench-quick",
         about: "cargo run --profile bench-host -p cairndb-bench -- --quick",
         run: |c| {
@@ -484,6 +489,27 @@ fn header(ctx: &Ctx, check: bool) -> StepResult {
     std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("xtask: wrote {HEADER} ({} lines)", text.lines().count());
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// C tests
+
+/// Configures the top-level CMakeLists.txt (a plain CMake entry point) in target/c-tests,
+/// builds libcairndb.a through it (dev profile: unwinding, so the catch_unwind guards are the
+/// ones exercised) with the C tests and samples, and runs CTest, which runs each under valgrind.
+fn c_tests(ctx: &Ctx) -> StepResult {
+    let build = ctx.root.join("target/c-tests");
+    run(Command::new("cmake")
+        .current_dir(&ctx.root)
+        .args(["-G", "Ninja", "-S", "."])
+        .arg("-B")
+        .arg(&build)
+        .args(["-DCAIRNDB_CARGO_PROFILE=dev", "-DCAIRNDB_BUILD_TESTS=ON"]))?;
+    run(Command::new("cmake").arg("--build").arg(&build))?;
+    run(Command::new("ctest")
+        .arg("--test-dir")
+        .arg(&build)
+        .args(["--output-on-failure", "--no-tests=error"]))
 }
 
 // ---------------------------------------------------------------------------------------------
