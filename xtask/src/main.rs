@@ -111,6 +111,14 @@ const STEPS: &[Step] = &[
         about: "no_std cross build of cairndb for thumbv7em-none-eabihf (Cortex-M4F)",
         run: |c| thumb_build(c, "thumbv7em-none-eabihf"),
     },
+    Step {
+        name: "thumb-c",
+        about: "libcairndb.a (C API) for thumbv7em-none-eabihf and thumbv7m-none-eabi; sizes",
+        run: |c| {
+            thumb_c_build(c, "thumbv7em-none-eabihf")?;
+            thumb_c_build(c, "thumbv7m-none-eabi")
+        },
+    },
 ];
 
 const USAGE: &str = "\
@@ -631,11 +639,11 @@ fn check_cargo_subcommand(ctx: &Ctx, sub: &str, component: &str) -> StepResult {
 // ---------------------------------------------------------------------------------------------
 // Cross build
 
-/// Builds the no_std core for a bare-metal `triple` with Debian's rustc-web: rustup has only the
-/// host std here, so core/alloc are compiled from rust-web-src with -Zbuild-std. It uses its own
-/// target dir so that the other compiler never invalidates the host build. The crate is an rlib,
-/// so no allocator, panic handler or libc symbols are needed for this check.
-fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
+/// Debian's cargo set up for a bare-metal `triple` (the toolchain.md recipe): Debian's rustc
+/// with RUSTC_BOOTSTRAP for -Zbuild-std, arm-none-eabi-gcc for littlefs, and newlib/gcc headers
+/// for bindgen. Its own target dir (target/thumb) so that the other compiler never invalidates
+/// the host build. The caller adds the cargo subcommand and -Zbuild-std.
+fn thumb_cargo(ctx: &Ctx, triple: &str) -> Result<Command, String> {
     for (path, pkg) in [
         (DEBIAN_RUSTC, "rustc-web"),
         (DEBIAN_CARGO, "cargo-web"),
@@ -653,13 +661,9 @@ fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
 
     // cc and bindgen read per-target variables with `-` and `.` turned into `_`.
     let suffix = triple.replace(['-', '.'], "_");
-    let target_dir = ctx.root.join("target/thumb");
     let mut cmd = Command::new(DEBIAN_CARGO);
     cmd.current_dir(&ctx.root)
-        .args(["build", "--release", "-p", "cairndb", "--target", triple])
-        .arg("-Zbuild-std=core,alloc")
-        .arg("--target-dir")
-        .arg(&target_dir)
+        .env("CARGO_TARGET_DIR", ctx.root.join("target/thumb"))
         .env("RUSTC", DEBIAN_RUSTC)
         // -Zbuild-std is unstable; rustc-web is a stable compiler.
         .env("RUSTC_BOOTSTRAP", "1")
@@ -668,8 +672,80 @@ fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
             format!("BINDGEN_EXTRA_CLANG_ARGS_{suffix}"),
             format!("-I{NEWLIB_INCLUDE} -I{gcc_include}"),
         );
+    Ok(cmd)
+}
+
+/// Builds the C API (`libcairndb.a`) for a bare-metal `triple`: `cargo rustc --crate-type
+/// staticlib`, because only a staticlib-only build gets the whole-program LTO of the release
+/// profile (the manifest also lists rlib, which keeps every crate's own objects). Reports the
+/// archive's size, the code size of each member, and fails when anything but the C API
+/// (`cairn_*`) and littlefs (`lfs_*`) is exported.
+fn thumb_c_build(ctx: &Ctx, triple: &str) -> StepResult {
+    let mut cmd = thumb_cargo(ctx, triple)?;
+    cmd.args(["rustc", "--release", "-p", "cairndb-c", "--target", triple])
+        .arg("-Zbuild-std=core,alloc")
+        .args(["--crate-type", "staticlib"]);
     run(&mut cmd)?;
 
+    let lib = ctx
+        .root
+        .join("target/thumb")
+        .join(triple)
+        .join("release/libcairndb_c.a");
+    let bytes = std::fs::metadata(&lib)
+        .map_err(|e| format!("cargo succeeded but {} is not there: {e}", lib.display()))?
+        .len();
+    println!("xtask: built {} ({bytes} bytes)", lib.display());
+    let sizes = capture(Command::new("arm-none-eabi-size").arg(&lib))?;
+    let mut text_total = 0u64;
+    for line in sizes.lines() {
+        println!("xtask:   {line}");
+        if let Some(Ok(text)) = line.split_whitespace().next().map(str::parse::<u64>) {
+            text_total += text;
+        }
+    }
+    println!("xtask: {triple}: {text_total} bytes of code in the archive (before the firmware's --gc-sections)");
+    let symbols = capture(
+        Command::new("arm-none-eabi-nm")
+            .args(["-g", "--defined-only"])
+            .arg(&lib),
+    )?;
+    let exported: Vec<&str> = symbols
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            match (f.next(), f.next(), f.next()) {
+                (Some(_), Some("T"), Some(name)) => Some(name),
+                _ => None,
+            }
+        })
+        .collect();
+    let api = exported.iter().filter(|n| n.starts_with("cairn_")).count();
+    let stray: Vec<&&str> = exported
+        .iter()
+        .filter(|n| !n.starts_with("cairn_") && !n.starts_with("lfs_"))
+        .collect();
+    if !stray.is_empty() {
+        return Err(format!(
+            "{} exports more than the C API and littlefs: {stray:?}",
+            lib.display()
+        ));
+    }
+    println!("xtask: {api} cairn_* functions exported");
+    Ok(())
+}
+
+/// Builds the no_std core for a bare-metal `triple` with Debian's rustc-web: rustup has only the
+/// host std here, so core/alloc are compiled from rust-web-src with -Zbuild-std. It uses its own
+/// target dir so that the other compiler never invalidates the host build. The crate is an rlib,
+/// so no allocator, panic handler or libc symbols are needed for this check.
+fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
+    let mut cmd = thumb_cargo(ctx, triple)?;
+    cmd.args(["build", "--release", "-p", "cairndb", "--target", triple])
+        .arg("-Zbuild-std=core,alloc");
+    run(&mut cmd)?;
+
+    let target_dir = ctx.root.join("target/thumb");
     let rlib = target_dir.join(triple).join("release/libcairndb.rlib");
     match std::fs::metadata(&rlib) {
         Ok(m) => {
