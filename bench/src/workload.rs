@@ -23,11 +23,11 @@ pub const GEOMETRY: Geometry = Geometry {
 };
 
 /// The collection cairndb stores the documents in.
-const COLL: &str = "sensors";
+pub const COLL: &str = "sensors";
 /// The patch every patch operation applies.
 const PATCH: &str = r#"{"$inc":{"seq":1}}"#;
 /// A fixed key: the benchmark measures costs, not secrecy.
-static KEY: [u8; 32] = [0x5A; 32];
+pub static KEY: [u8; 32] = [0x5A; 32];
 /// Largest document file the baseline reads back.
 const MAX_DOC: usize = 1024;
 /// Files the baseline creates between its last clean point and the power cut.
@@ -245,17 +245,46 @@ impl Rng {
 /// `{"dev":"sensor-0042","temp":21.5,"hum":48,"seq":1234,"ok":true}`. The same `seq` always
 /// gives the same text.
 pub fn doc_json(seed: u64, seq: u64, out: &mut String) {
-    let mut r = Rng::new(seed ^ seq.wrapping_mul(0xD6E8_FEB8_6659_FD93));
-    let dev = r.below(10_000);
-    let temp = (r.below(650) as f64 - 200.0) / 10.0; // -20.0 .. 44.9 degrees
-    let hum = r.below(101);
-    let ok = r.below(8) != 0;
+    let Fields {
+        dev,
+        temp_tenths,
+        hum,
+        ok,
+    } = doc_fields(seed, seq);
+    let temp = temp_tenths as f64 / 10.0;
     out.clear();
     // Writing into a String cannot fail.
     let _ = write!(
         out,
         r#"{{"dev":"sensor-{dev:04}","temp":{temp:.1},"hum":{hum},"seq":{seq},"ok":{ok}}}"#
     );
+}
+
+/// The pseudo-random fields of the `seq`-th document (see [`doc_json`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// `dev` is `sensor-{dev:04}`: 10,000 possible values.
+    pub dev: u64,
+    /// `temp` in tenths of a degree: -200 ..= 449 (650 values, -20.0 .. 44.9 degrees).
+    pub temp_tenths: i64,
+    pub hum: u64,
+    pub ok: bool,
+}
+
+/// Distinct values `dev` can take.
+pub const DEV_VALUES: u64 = 10_000;
+/// Lowest `temp` in tenths, and how many tenths `temp` can take.
+pub const TEMP_MIN_TENTHS: i64 = -200;
+pub const TEMP_VALUES: u64 = 650;
+
+pub fn doc_fields(seed: u64, seq: u64) -> Fields {
+    let mut r = Rng::new(seed ^ seq.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+    Fields {
+        dev: r.below(DEV_VALUES),
+        temp_tenths: r.below(TEMP_VALUES) as i64 + TEMP_MIN_TENTHS,
+        hum: r.below(101),
+        ok: r.below(8) != 0,
+    }
 }
 
 /// `count` ids drawn uniformly from `1..=n` (repeats allowed).
@@ -278,14 +307,29 @@ fn distinct_ids(rng: &mut Rng, n: usize, count: usize) -> Vec<u64> {
 // ---------------------------------------------------------------------------------------------
 // Subjects
 
-/// A database (or plain filesystem) under test, open or closed, that owns its flash.
-trait Subject {
+/// What [`phase`] reads before and after each operation: the flash and the store's counters.
+pub trait Probe {
     /// The flash, whether the subject is open or closed.
     fn flash(&self) -> &SimFlash;
     /// The store's work counters (zero for the baseline).
     fn store_stats(&self) -> StoreStats {
         StoreStats::default()
     }
+}
+
+/// An open cairndb database measured directly (the query workloads).
+impl Probe for Database<SimFlash> {
+    fn flash(&self) -> &SimFlash {
+        self.device()
+    }
+
+    fn store_stats(&self) -> StoreStats {
+        self.stats().store
+    }
+}
+
+/// A database (or plain filesystem) under test, open or closed, that owns its flash.
+trait Subject: Probe {
     /// Create an empty database on the (closed) flash; leaves it open.
     fn format(&mut self) -> Res<()>;
     /// Insert one JSON document; returns its id.
@@ -380,7 +424,7 @@ impl Cairn {
     }
 }
 
-impl Subject for Cairn {
+impl Probe for Cairn {
     fn flash(&self) -> &SimFlash {
         match &self.state {
             State::Open(db) => db.device(),
@@ -395,7 +439,9 @@ impl Subject for Cairn {
             _ => StoreStats::default(),
         }
     }
+}
 
+impl Subject for Cairn {
     fn format(&mut self) -> Res<()> {
         let flash = self.state.take_closed()?;
         let db = Database::format(flash, &self.cfg, &self.key).map_err(|(e, _)| e)?;
@@ -545,7 +591,7 @@ impl Baseline {
     }
 }
 
-impl Subject for Baseline {
+impl Probe for Baseline {
     fn flash(&self) -> &SimFlash {
         match &self.state {
             State::Open(fs) => fs.device(),
@@ -553,7 +599,9 @@ impl Subject for Baseline {
             State::Gone => unreachable!("used after a failed transition"),
         }
     }
+}
 
+impl Subject for Baseline {
     fn format(&mut self) -> Res<()> {
         let flash = self.state.take_closed()?;
         let flash = Fs::format(flash, &self.cfg).map_err(|(e, _)| e)?;
@@ -646,7 +694,7 @@ impl Subject for Baseline {
 
 /// Runs `count` operations as one phase: per-op flash and store deltas, the phase's time, and
 /// its heap high-water mark above `heap_base` (the harness's own allocations).
-fn phase<S: Subject + ?Sized>(
+pub fn phase<S: Probe + ?Sized>(
     s: &mut S,
     heap_base: usize,
     count: usize,
