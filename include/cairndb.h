@@ -510,6 +510,8 @@ int32_t cairn_open(struct cairn_db_t **db, const struct cairn_config_t *cfg, con
  * (CAIRN_ERR_INVALID_ARGUMENT without it, CAIRN_ERR_IO when it fails). CAIRN_ERR_NO_SPACE when
  * the device is too small.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * As cairn_open().
  */
@@ -518,6 +520,8 @@ int32_t cairn_format(struct cairn_db_t **db, const struct cairn_config_t *cfg, c
 /**
  * Opens the database, or formats the device and creates one when none is there
  * (cairn_open() then cairn_format() on CAIRN_ERR_NOT_FORMATTED). Errors of both.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * As cairn_open().
@@ -534,6 +538,8 @@ int32_t cairn_open_or_format(struct cairn_db_t **db, const struct cairn_config_t
  *                                           nothing was freed.
  * @retval CAIRN_ERR_IO, CAIRN_ERR_NO_SPACE, CAIRN_ERR_FS  the clean unmount failed; the
  *                                           handle is freed anyway.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * `db` is NULL or a live handle, not used again after this call.
@@ -555,6 +561,8 @@ int32_t cairn_close(struct cairn_db_t *db);
  *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_INTERNAL.
  * On any error nothing is written.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as documented above.
  */
@@ -572,6 +580,8 @@ int32_t cairn_doc_insert(struct cairn_db_t *db, const char *coll, const char *js
  *         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
  *         CAIRN_ERR_WRONG_KEY, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `buf` is valid for writes of `cap` bytes; other pointers as documented.
  */
@@ -582,6 +592,8 @@ int32_t cairn_doc_get(struct cairn_db_t *db, const char *coll, uint64_t id, char
  *
  * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, and the errors of cairn_doc_insert(). Nothing is
  *         written on error.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * Pointers as for cairn_doc_insert().
@@ -595,6 +607,8 @@ int32_t cairn_doc_replace(struct cairn_db_t *db, const char *coll, uint64_t id, 
  * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH, CAIRN_ERR_JSON and the
  *         errors of cairn_doc_insert(). Nothing is written on error.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as for cairn_doc_insert().
  */
@@ -607,6 +621,8 @@ int32_t cairn_doc_patch(struct cairn_db_t *db, const char *coll, uint64_t id, co
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as for cairn_doc_insert().
  */
@@ -617,6 +633,8 @@ int32_t cairn_doc_delete(struct cairn_db_t *db, const char *coll, uint64_t id);
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll` or `count`), CAIRN_ERR_UTF8,
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * Pointers as documented.
@@ -636,6 +654,8 @@ int32_t cairn_doc_count(struct cairn_db_t *db, const char *coll, uint64_t *count
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when
  *         `cb` calls into `db`).
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as documented; `cb` must not unwind.
  */
@@ -647,6 +667,8 @@ int32_t cairn_find(struct cairn_db_t *db, const char *coll, const char *filter, 
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll`, `count`), CAIRN_ERR_UTF8, CAIRN_ERR_JSON,
  *         CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO,
  *         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * Pointers as documented.
@@ -662,6 +684,8 @@ int32_t cairn_find_count(struct cairn_db_t *db, const char *coll, const char *fi
  *         an empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_NO_SPACE,
  *         CAIRN_ERR_IO, CAIRN_ERR_BUSY. Nothing is written on error.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `key` and `value` are valid for reads of their lengths.
  */
@@ -676,6 +700,8 @@ int32_t cairn_kv_put(struct cairn_db_t *db, const char *ns, const void *key, siz
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `buf` is valid for writes of `cap` bytes; `key` for reads of `key_len`.
  */
@@ -688,6 +714,8 @@ int32_t cairn_kv_get(struct cairn_db_t *db, const char *ns, const void *key, siz
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `key` is valid for reads of `key_len` bytes.
  */
@@ -698,6 +726,8 @@ int32_t cairn_kv_delete(struct cairn_db_t *db, const char *ns, const void *key, 
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `ns`, `key`, `exists`), CAIRN_ERR_UTF8,
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * `key` is valid for reads of `key_len` bytes; `exists` for a write.
@@ -716,6 +746,8 @@ int32_t cairn_kv_exists(struct cairn_db_t *db, const char *ns, const void *key, 
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TOO_LARGE (more than 8 indexes), CAIRN_ERR_NULL,
  *         CAIRN_ERR_UTF8, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `fields` is valid for reads of `n_fields` pointers, each a NUL-terminated string.
  */
@@ -730,6 +762,8 @@ int32_t cairn_index_create(struct cairn_db_t *db, const char *coll, const char *
  *         for a spec of the wrong shape (unknown key, wrong type), CAIRN_ERR_BAD_FILTER for
  *         a bad `partial`.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as documented.
  */
@@ -742,6 +776,8 @@ int32_t cairn_index_create_json(struct cairn_db_t *db, const char *coll, const c
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * Pointers as documented.
  */
@@ -753,6 +789,8 @@ int32_t cairn_index_drop(struct cairn_db_t *db, const char *coll, const char *na
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `db` is NULL or a live handle.
  */
@@ -762,6 +800,8 @@ int32_t cairn_flush(struct cairn_db_t *db);
  * Merges all segments, reclaiming the space of deleted and overwritten data.
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * `db` is NULL or a live handle.
@@ -775,6 +815,8 @@ int32_t cairn_compact(struct cairn_db_t *db);
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (bad key; a passphrase
  *         without `cfg->random`), CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
  * # Safety
  * `new_key` is NULL or valid during the call.
  */
@@ -784,6 +826,8 @@ int32_t cairn_rekey(struct cairn_db_t *db, const struct cairn_key_t *new_key);
  * Fills `*stats` with the database's statistics.
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db` or `stats`), CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
  *
  * # Safety
  * `stats` is valid for a write.
@@ -798,6 +842,8 @@ int32_t cairn_stats(struct cairn_db_t *db, struct cairn_stats_t *stats);
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (a zero size, `block_size` not
  *         a multiple of `read_size` and `prog_size`), CAIRN_ERR_NO_MEMORY.
  *
+ * Thread safety: as for the database handle using the device.
+ *
  * # Safety
  * `dev` is valid for a write.
  */
@@ -805,6 +851,8 @@ int32_t cairn_ram_device_new(struct cairn_ram_device_t **dev, uint32_t read_size
 
 /**
  * Frees a RAM device. NULL is a no-op. No database may still be open on it.
+ *
+ * Thread safety: as for the database handle using the device.
  *
  * # Safety
  * `dev` is NULL or a live device, not used again.
@@ -818,6 +866,8 @@ void cairn_ram_device_free(struct cairn_ram_device_t *dev);
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL.
  *
+ * Thread safety: as for the database handle using the device.
+ *
  * # Safety
  * `dev` is a live device; `cfg` is valid for reads and writes.
  */
@@ -829,6 +879,8 @@ int32_t cairn_ram_device_config(struct cairn_ram_device_t *dev, struct cairn_con
  * a database is open on the device.
  *
  * @return the bytes, or NULL when `dev` is NULL.
+ *
+ * Thread safety: as for the database handle using the device.
  *
  * # Safety
  * `dev` is NULL or a live device; `len` is NULL or valid for a write.

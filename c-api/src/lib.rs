@@ -796,6 +796,8 @@ pub unsafe extern "C" fn cairn_open(
 /// (CAIRN_ERR_INVALID_ARGUMENT without it, CAIRN_ERR_IO when it fails). CAIRN_ERR_NO_SPACE when
 /// the device is too small.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// As cairn_open().
 #[no_mangle]
@@ -810,6 +812,8 @@ pub unsafe extern "C" fn cairn_format(
 
 /// Opens the database, or formats the device and creates one when none is there
 /// (cairn_open() then cairn_format() on CAIRN_ERR_NOT_FORMATTED). Errors of both.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// As cairn_open().
@@ -832,6 +836,8 @@ pub unsafe extern "C" fn cairn_open_or_format(
 ///                                           nothing was freed.
 /// @retval CAIRN_ERR_IO, CAIRN_ERR_NO_SPACE, CAIRN_ERR_FS  the clean unmount failed; the
 ///                                           handle is freed anyway.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `db` is NULL or a live handle, not used again after this call.
@@ -884,6 +890,8 @@ pub unsafe extern "C" fn cairn_close(db: *mut cairn_db_t) -> i32 {
 ///         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_INTERNAL.
 /// On any error nothing is written.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// Pointers as documented above.
 #[no_mangle]
@@ -916,6 +924,8 @@ pub unsafe extern "C" fn cairn_doc_insert(
 ///         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
 ///         CAIRN_ERR_WRONG_KEY, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// `buf` is valid for writes of `cap` bytes; other pointers as documented.
 #[no_mangle]
@@ -944,6 +954,8 @@ pub unsafe extern "C" fn cairn_doc_get(
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, and the errors of cairn_doc_insert(). Nothing is
 ///         written on error.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
@@ -978,6 +990,8 @@ unsafe fn json_arg(d: &Database<CallbackDevice>, p: *const c_char) -> R<Value> {
 /// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH, CAIRN_ERR_JSON and the
 ///         errors of cairn_doc_insert(). Nothing is written on error.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
 #[no_mangle]
@@ -1003,6 +1017,8 @@ pub unsafe extern "C" fn cairn_doc_patch(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
 #[no_mangle]
@@ -1027,6 +1043,8 @@ pub unsafe extern "C" fn cairn_doc_delete(
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll` or `count`), CAIRN_ERR_UTF8,
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1070,6 +1088,8 @@ pub type cairn_find_fn =
 ///         CAIRN_ERR_TOO_LARGE (sort without limit past `max_sort_docs`),
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when
 ///         `cb` calls into `db`).
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// Pointers as documented; `cb` must not unwind.
@@ -1143,6 +1163,8 @@ unsafe fn options_arg(p: *const c_char) -> R<FindOptions> {
 ///         CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO,
 ///         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// Pointers as documented.
 #[no_mangle]
@@ -1177,6 +1199,8 @@ pub unsafe extern "C" fn cairn_find_count(
 ///         an empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_NO_SPACE,
 ///         CAIRN_ERR_IO, CAIRN_ERR_BUSY. Nothing is written on error.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// `key` and `value` are valid for reads of their lengths.
 #[no_mangle]
@@ -1206,6 +1230,8 @@ pub unsafe extern "C" fn cairn_kv_put(
 /// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_BUFFER_TOO_SMALL, CAIRN_ERR_NULL,
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `buf` is valid for writes of `cap` bytes; `key` for reads of `key_len`.
@@ -1239,6 +1265,8 @@ pub unsafe extern "C" fn cairn_kv_get(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// `key` is valid for reads of `key_len` bytes.
 #[no_mangle]
@@ -1265,6 +1293,8 @@ pub unsafe extern "C" fn cairn_kv_delete(
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `ns`, `key`, `exists`), CAIRN_ERR_UTF8,
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `key` is valid for reads of `key_len` bytes; `exists` for a write.
@@ -1303,6 +1333,8 @@ pub unsafe extern "C" fn cairn_kv_exists(
 ///         left), CAIRN_ERR_INVALID_ARGUMENT (0 or more than 4 fields, an empty path),
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TOO_LARGE (more than 8 indexes), CAIRN_ERR_NULL,
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `fields` is valid for reads of `n_fields` pointers, each a NUL-terminated string.
@@ -1347,6 +1379,8 @@ pub unsafe extern "C" fn cairn_index_create(
 /// @retval the errors of cairn_index_create(), plus CAIRN_ERR_JSON, CAIRN_ERR_INVALID_ARGUMENT
 ///         for a spec of the wrong shape (unknown key, wrong type), CAIRN_ERR_BAD_FILTER for
 ///         a bad `partial`.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1403,6 +1437,8 @@ pub unsafe extern "C" fn cairn_index_create_json(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// Pointers as documented.
 #[no_mangle]
@@ -1429,6 +1465,8 @@ pub unsafe extern "C" fn cairn_index_drop(
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
 /// # Safety
 /// `db` is NULL or a live handle.
 #[no_mangle]
@@ -1440,6 +1478,8 @@ pub unsafe extern "C" fn cairn_flush(db: *mut cairn_db_t) -> i32 {
 /// Merges all segments, reclaiming the space of deleted and overwritten data.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `db` is NULL or a live handle.
@@ -1454,6 +1494,8 @@ pub unsafe extern "C" fn cairn_compact(db: *mut cairn_db_t) -> i32 {
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (bad key; a passphrase
 ///         without `cfg->random`), CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `new_key` is NULL or valid during the call.
@@ -1477,6 +1519,8 @@ pub unsafe extern "C" fn cairn_rekey(db: *mut cairn_db_t, new_key: *const cairn_
 /// Fills `*stats` with the database's statistics.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db` or `stats`), CAIRN_ERR_IO, CAIRN_ERR_BUSY.
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
 ///
 /// # Safety
 /// `stats` is valid for a write.
@@ -1530,6 +1574,8 @@ pub struct cairn_ram_device_t {
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (a zero size, `block_size` not
 ///         a multiple of `read_size` and `prog_size`), CAIRN_ERR_NO_MEMORY.
 ///
+/// Thread safety: as for the database handle using the device.
+///
 /// # Safety
 /// `dev` is valid for a write.
 #[no_mangle]
@@ -1573,6 +1619,8 @@ pub unsafe extern "C" fn cairn_ram_device_new(
 
 /// Frees a RAM device. NULL is a no-op. No database may still be open on it.
 ///
+/// Thread safety: as for the database handle using the device.
+///
 /// # Safety
 /// `dev` is NULL or a live device, not used again.
 #[no_mangle]
@@ -1588,6 +1636,8 @@ pub unsafe extern "C" fn cairn_ram_device_free(dev: *mut cairn_ram_device_t) {
 /// `ctx` too.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL.
+///
+/// Thread safety: as for the database handle using the device.
 ///
 /// # Safety
 /// `dev` is a live device; `cfg` is valid for reads and writes.
@@ -1620,6 +1670,8 @@ pub unsafe extern "C" fn cairn_ram_device_config(
 /// a database is open on the device.
 ///
 /// @return the bytes, or NULL when `dev` is NULL.
+///
+/// Thread safety: as for the database handle using the device.
 ///
 /// # Safety
 /// `dev` is NULL or a live device; `len` is NULL or valid for a write.
