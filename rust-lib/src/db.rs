@@ -70,7 +70,7 @@ impl Default for Config {
             max_name_len: 32,
             max_key_len: 128,
             max_value_len: 1024,
-            iter_batch: 8,
+            iter_batch: 16,
             max_sort_docs: 64,
         }
     }

@@ -515,7 +515,14 @@ impl<D: BlockDevice> Store<D> {
         limit: usize,
         out: &mut Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
-        let mut merged = self.merged_cursor(start, &(0..self.man.segments.len()))?;
+        // Only the segments whose key range meets [start, end) need a cursor.
+        let segs: Vec<usize> = (0..self.man.segments.len())
+            .filter(|&i| {
+                let seg = &self.man.segments[i];
+                seg.max_key.as_slice() >= start && end.is_none_or(|e| seg.min_key.as_slice() < e)
+            })
+            .collect();
+        let mut merged = self.merged_cursor(start, &segs)?;
         let res = (|| {
             while out.len() < limit {
                 let Some((k, v)) = merged.next(self)? else {
@@ -534,14 +541,15 @@ impl<D: BlockDevice> Store<D> {
         res
     }
 
-    fn merged_cursor(&mut self, start: &[u8], segs: &core::ops::Range<usize>) -> Result<Merged> {
+    /// A merge of the memtable and the segments `segs` (indexes, newest first), from `start`.
+    fn merged_cursor(&mut self, start: &[u8], segs: &[usize]) -> Result<Merged> {
         let mut cursors = Vec::with_capacity(segs.len());
-        let pinned: Vec<u32> = self.man.segments[segs.clone()]
+        let pinned: Vec<u32> = segs
             .iter()
-            .map(|s| s.file)
+            .filter_map(|i| self.man.segments.get(*i).map(|s| s.file))
             .collect();
-        for i in segs.clone() {
-            let file = self.man.segments[i].file;
+        for &i in segs {
+            let file = self.man.segments.get(i).ok_or(Error::Corrupt)?.file;
             let fid = self.seg_file(file, &pinned)?;
             let seg = &self.man.segments[i];
             cursors.push(segment::Cursor::seek(
@@ -616,7 +624,8 @@ impl<D: BlockDevice> Store<D> {
         let path = SegPath::new(file);
         let fid = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
         let w = segment::Writer::new(file, fid, self.cfg.page_size);
-        let res = match self.merged_cursor(&[], &range) {
+        let segs: Vec<usize> = range.collect();
+        let res = match self.merged_cursor(&[], &segs) {
             Ok(mut merged) => {
                 if !from_mem {
                     merged.mem_from = None;
