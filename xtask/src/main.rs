@@ -732,6 +732,63 @@ fn thumb_c_build(ctx: &Ctx, triple: &str) -> StepResult {
         ));
     }
     println!("xtask: {api} cairn_* functions exported");
+    footprint(ctx, triple, &lib)
+}
+
+/// Links tests/c/footprint.c (every C API function kept) and its baseline (an empty firmware
+/// with malloc) with arm-none-eabi-gcc, newlib-nano and --gc-sections, and reports what the
+/// library adds: the flash and static RAM a firmware pays for the whole C API.
+fn footprint(ctx: &Ctx, triple: &str, lib: &Path) -> StepResult {
+    let cpu: &[&str] = match triple {
+        "thumbv7em-none-eabihf" => &["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+        "thumbv7em-none-eabi" => &["-mcpu=cortex-m4"],
+        "thumbv7m-none-eabi" => &["-mcpu=cortex-m3"],
+        _ => return Ok(()),
+    };
+    let dir = ctx.root.join("target/thumb").join(triple);
+    let src = ctx.root.join("tests/c/footprint.c");
+    let mut sizes = Vec::new();
+    for (name, baseline) in [("footprint.elf", false), ("footprint-base.elf", true)] {
+        let elf = dir.join(name);
+        let mut cc = Command::new("arm-none-eabi-gcc");
+        cc.args(cpu)
+            .args(["-mthumb", "-Os", "-specs=nano.specs", "-specs=nosys.specs"])
+            .args([
+                "-Wl,--gc-sections",
+                "-Wl,--entry=main",
+                "-Wl,--no-warn-rwx-segments",
+            ])
+            .arg("-I")
+            .arg(ctx.root.join("include"))
+            .arg(&src);
+        if baseline {
+            cc.arg("-DFOOTPRINT_BASELINE");
+        } else {
+            cc.arg(lib);
+        }
+        cc.arg("-o").arg(&elf);
+        capture(&mut cc)?;
+        let out = capture(Command::new("arm-none-eabi-size").arg(&elf))?;
+        let cols: Vec<u64> = out
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .take(3)
+            .map(|c| c.parse().unwrap_or(0))
+            .collect();
+        match cols.as_slice() {
+            [text, data, bss] => sizes.push((text + data, data + bss)),
+            _ => return Err(format!("cannot read the size of {}: {out}", elf.display())),
+        }
+    }
+    let ((flash, ram), (flash0, ram0)) = (sizes[0], sizes[1]);
+    println!(
+        "xtask: {triple}: the whole C API adds {} bytes of flash and {} bytes of static RAM \
+         to a firmware (newlib-nano, -Os, --gc-sections)",
+        flash.saturating_sub(flash0),
+        ram.saturating_sub(ram0)
+    );
     Ok(())
 }
 
