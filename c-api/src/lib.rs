@@ -1774,6 +1774,28 @@ mod tests {
         assert_eq!(v, parts[0] * 1_000_000 + parts[1] * 1000 + parts[2]);
     }
 
+    /// A panic inside a call (a bug) comes back as CAIRN_ERR_INTERNAL, never unwinds into C;
+    /// the handle then refuses every call but close, which frees it without flash I/O.
+    #[test]
+    fn a_panic_poisons_the_handle_and_close_still_frees_it() {
+        unsafe {
+            let mut dev = core::ptr::null_mut();
+            assert_eq!(cairn_ram_device_new(&mut dev, 16, 16, 4096, 32), CAIRN_OK);
+            let mut cfg: cairn_config_t = core::mem::zeroed();
+            assert_eq!(cairn_ram_device_config(dev, &mut cfg), CAIRN_OK);
+            let mut db = core::ptr::null_mut();
+            assert_eq!(cairn_format(&mut db, &cfg, core::ptr::null()), CAIRN_OK);
+            let rc = with_db(db, "test", |_| panic!("a bug"));
+            assert_eq!(rc, CAIRN_ERR_INTERNAL);
+            assert_eq!(cairn_flush(db), CAIRN_ERR_INTERNAL);
+            assert_eq!(cairn_close(db), CAIRN_OK);
+            // The device still holds the database as of the last commit.
+            assert_eq!(cairn_open(&mut db, &cfg, core::ptr::null()), CAIRN_OK);
+            assert_eq!(cairn_close(db), CAIRN_OK);
+            cairn_ram_device_free(dev);
+        }
+    }
+
     #[test]
     fn every_error_has_a_distinct_code_and_text() {
         let all = [
