@@ -403,6 +403,12 @@ typedef struct cairn_key_t {
 typedef int32_t (*cairn_find_fn)(void *ctx, const char *json, size_t len);
 
 /**
+ * Receives one key of cairn_kv_keys(): `len` raw bytes, valid only during the call. Return
+ * values as for ::cairn_find_fn.
+ */
+typedef int32_t (*cairn_kv_key_fn)(void *ctx, const uint8_t *key, size_t len);
+
+/**
  * Statistics of an open database (cairn_stats()).
  */
 typedef struct cairn_stats_t {
@@ -733,6 +739,24 @@ int32_t cairn_kv_delete(struct cairn_db_t *db, const char *ns, const void *key, 
  * `key` is valid for reads of `key_len` bytes; `exists` for a write.
  */
 int32_t cairn_kv_exists(struct cairn_db_t *db, const char *ns, const void *key, size_t key_len, bool *exists);
+
+/**
+ * Calls `cb` with each key of `ns` that starts with `prefix`, in byte order (a missing
+ * namespace has no keys).
+ *
+ * @param prefix      `prefix_len` bytes; may be NULL when `prefix_len` is 0 (every key).
+ * @param cb          called once per key (required).
+ * @param ctx         passed to `cb` unchanged.
+ * @retval CAIRN_OK, a negative value returned by `cb`, CAIRN_ERR_NULL (`db`, `ns`, `cb`, or
+ *         `prefix` with a nonzero length), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME,
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`).
+ *
+ * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ *
+ * # Safety
+ * `prefix` is valid for reads of `prefix_len` bytes; `cb` must not unwind.
+ */
+int32_t cairn_kv_keys(struct cairn_db_t *db, const char *ns, const void *prefix, size_t prefix_len, cairn_kv_key_fn cb, void *ctx);
 
 /**
  * Creates index `name` on `coll` over `n_fields` dotted field paths (most significant first,

@@ -1320,6 +1320,55 @@ pub unsafe extern "C" fn cairn_kv_exists(
     }
 }
 
+/// Receives one key of cairn_kv_keys(): `len` raw bytes, valid only during the call. Return
+/// values as for ::cairn_find_fn.
+pub type cairn_kv_key_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, len: usize) -> i32>;
+
+/// Calls `cb` with each key of `ns` that starts with `prefix`, in byte order (a missing
+/// namespace has no keys).
+///
+/// @param prefix      `prefix_len` bytes; may be NULL when `prefix_len` is 0 (every key).
+/// @param cb          called once per key (required).
+/// @param ctx         passed to `cb` unchanged.
+/// @retval CAIRN_OK, a negative value returned by `cb`, CAIRN_ERR_NULL (`db`, `ns`, `cb`, or
+///         `prefix` with a nonzero length), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME,
+///         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`).
+///
+/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+///
+/// # Safety
+/// `prefix` is valid for reads of `prefix_len` bytes; `cb` must not unwind.
+#[no_mangle]
+pub unsafe extern "C" fn cairn_kv_keys(
+    db: *mut cairn_db_t,
+    ns: *const c_char,
+    prefix: *const c_void,
+    prefix_len: usize,
+    cb: cairn_kv_key_fn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: the documented contract.
+    unsafe {
+        with_db(db, "cairn_kv_keys", |d| {
+            let cb = cb.ok_or(CAIRN_ERR_NULL)?;
+            let ns = text(ns)?;
+            let prefix = bytes(prefix, prefix_len)?;
+            let mut user: i32 = 0;
+            d.kv_keys(ns, prefix, &mut |k| {
+                user = cb(ctx, k.as_ptr(), k.len());
+                Ok(user == 0)
+            })
+            .map_err(db_err)?;
+            if user < 0 {
+                Err(user)
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Indexes
 

@@ -23,7 +23,7 @@ int main(void) {
         (void *)cairn_doc_insert, (void *)cairn_doc_get, (void *)cairn_doc_replace,
         (void *)cairn_doc_patch, (void *)cairn_doc_delete, (void *)cairn_doc_count,
         (void *)cairn_find, (void *)cairn_find_count, (void *)cairn_kv_put, (void *)cairn_kv_get,
-        (void *)cairn_kv_delete, (void *)cairn_kv_exists, (void *)cairn_index_create,
+        (void *)cairn_kv_delete, (void *)cairn_kv_exists, (void *)cairn_kv_keys, (void *)cairn_index_create,
         (void *)cairn_index_create_json, (void *)cairn_index_drop, (void *)cairn_flush,
         (void *)cairn_compact, (void *)cairn_rekey, (void *)cairn_stats,
         (void *)cairn_ram_device_new, (void *)cairn_ram_device_free,

@@ -439,6 +439,20 @@ static void test_find(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* Key-value */
 
+struct keys {
+    int calls;
+    int stop_with;
+    char all[128];
+};
+
+static int32_t key_cb(void *ctx, const uint8_t *key, size_t len) {
+    struct keys *k = ctx;
+    k->calls++;
+    strncat(k->all, (const char *)key, len);
+    strcat(k->all, ",");
+    return k->stop_with;
+}
+
 static void test_kv(void) {
     cairn_ram_device_t *dev;
     cairn_config_t cfg = ram_config(&dev, BLOCKS);
@@ -486,6 +500,33 @@ static void test_kv(void) {
     CHECK_RC(cairn_kv_put(db, "n\xc3", "k", 1, val, 5), CAIRN_ERR_UTF8);
     CHECK_RC(cairn_kv_exists(db, "ns", "k", 1, &exists), CAIRN_OK);
     CHECK(!exists); /* no failed put wrote anything */
+
+    /* keys, by prefix, in byte order */
+    struct keys k;
+    CHECK_RC(cairn_kv_put(db, "cfg", "wifi/ssid", 9, "x", 1), CAIRN_OK);
+    CHECK_RC(cairn_kv_put(db, "cfg", "wifi/pass", 9, "y", 1), CAIRN_OK);
+    CHECK_RC(cairn_kv_put(db, "cfg", "name", 4, "z", 1), CAIRN_OK);
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_kv_keys(db, "cfg", "wifi/", 5, key_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 2 && strcmp(k.all, "wifi/pass,wifi/ssid,") == 0);
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_kv_keys(db, "cfg", NULL, 0, key_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 3 && strcmp(k.all, "name,wifi/pass,wifi/ssid,") == 0);
+    memset(&k, 0, sizeof k);
+    k.stop_with = 1;
+    CHECK_RC(cairn_kv_keys(db, "cfg", NULL, 0, key_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 1);
+    memset(&k, 0, sizeof k);
+    k.stop_with = -77;
+    CHECK_RC(cairn_kv_keys(db, "cfg", NULL, 0, key_cb, &k), -77);
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_kv_keys(db, "none", NULL, 0, key_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 0);
+    CHECK_RC(cairn_kv_keys(db, "cfg", NULL, 3, key_cb, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys(db, "cfg", NULL, 0, NULL, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys(db, NULL, NULL, 0, key_cb, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys(NULL, "cfg", NULL, 0, key_cb, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys(db, "", NULL, 0, key_cb, &k), CAIRN_ERR_INVALID_NAME);
 
     CHECK_RC(cairn_kv_delete(db, "ns", key, 3), CAIRN_OK);
     CHECK_RC(cairn_kv_delete(db, "ns", key, 3), CAIRN_ERR_NOT_FOUND);
