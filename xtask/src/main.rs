@@ -113,7 +113,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "thumb-c",
-        about: "libcairndb.a (C API) for thumbv7em-none-eabihf and thumbv7m-none-eabi; sizes",
+        about: "libcairndb.a for thumbv7em-none-eabihf and thumbv7m-none-eabi; sizes; run on QEMU",
         run: |c| {
             thumb_c_build(c, "thumbv7em-none-eabihf")?;
             thumb_c_build(c, "thumbv7m-none-eabi")
@@ -732,7 +732,57 @@ fn thumb_c_build(ctx: &Ctx, triple: &str) -> StepResult {
         ));
     }
     println!("xtask: {api} cairn_* functions exported");
-    footprint(ctx, triple, &lib)
+    footprint(ctx, triple, &lib)?;
+    if triple == "thumbv7m-none-eabi" {
+        qemu_c(ctx, triple, &lib)?;
+    }
+    Ok(())
+}
+
+/// Links tests/c/qemu/ (a bare-metal start, newlib-nano's malloc, the C API on a RAM device)
+/// against the Cortex-M3 libcairndb.a and runs it on QEMU mps2-an385; the program checks its
+/// own results and exits through semihosting with 0 on success.
+fn qemu_c(ctx: &Ctx, triple: &str, lib: &Path) -> StepResult {
+    let dir = ctx.root.join("tests/c/qemu");
+    let elf = ctx
+        .root
+        .join("target/thumb")
+        .join(triple)
+        .join("qemu-c.elf");
+    capture(
+        Command::new("arm-none-eabi-gcc")
+            .args(["-mcpu=cortex-m3", "-mthumb", "-Os", "-g", "-nostartfiles"])
+            .args([
+                "-specs=nano.specs",
+                "-specs=nosys.specs",
+                "-Wall",
+                "-Werror",
+            ])
+            .arg("-T")
+            .arg(dir.join("link.ld"))
+            .args(["-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments"])
+            .arg("-I")
+            .arg(ctx.root.join("include"))
+            .arg(dir.join("startup.c"))
+            .arg(dir.join("main.c"))
+            .arg(lib)
+            .arg("-o")
+            .arg(&elf),
+    )?;
+    let mut qemu = Command::new("timeout");
+    qemu.args([
+        "60",
+        "qemu-system-arm",
+        "-machine",
+        "mps2-an385",
+        "-cpu",
+        "cortex-m3",
+    ])
+    .arg("-kernel")
+    .arg(&elf)
+    .args(["-monitor", "none", "-nographic", "-serial", "null"])
+    .args(["-semihosting-config", "enable=on,target=native"]);
+    run(&mut qemu).map_err(|e| format!("{e} (the C API on QEMU mps2-an385)"))
 }
 
 /// Links tests/c/footprint.c (every C API function kept) and its baseline (an empty firmware
