@@ -4,6 +4,8 @@
  * documents and key-value pairs, queries through an index, reopens, and checks everything;
  * exits 0 on success. Run by `cargo xtask test` (step thumb-c).
  */
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +26,25 @@ static char line[160];
         }                                                                    \
     } while (0)
 
+/* Stack high-water mark: paint the stack below the current frame, scan after the run. */
+extern uint32_t __stack_top;
+#define PAINT 0xA5A5A5A5u
+#define STACK_CHECKED (256u * 1024u)
+static uint32_t *paint_lo;
+
+static void paint_stack(void) {
+    uintptr_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    paint_lo = (uint32_t *)((uintptr_t)&__stack_top - STACK_CHECKED);
+    for (volatile uint32_t *p = paint_lo; (uintptr_t)p < sp - 64; p++) *p = PAINT;
+}
+
+static unsigned stack_used(void) {
+    const uint32_t *p = paint_lo;
+    while (*p == PAINT) p++;
+    return (unsigned)((uintptr_t)&__stack_top - (uintptr_t)p);
+}
+
 static int32_t count_cb(void *ctx, const char *json, size_t len) {
     (void)json;
     (void)len;
@@ -40,6 +61,7 @@ int main(void) {
     char doc[96];
     uint64_t n = 0;
     memset(&cfg, 0, sizeof cfg);
+    paint_stack();
 
     CHECK(cairn_ram_device_new(&flash, 16, 16, 4096, 32));
     CHECK(cairn_ram_device_config(flash, &cfg));
@@ -66,6 +88,12 @@ int main(void) {
 
     snprintf(line, sizeof line, "cairndb %s on Cortex-M3: %d found, %u documents, n=%s, doc 1 %s\n",
              cairn_version_string(), found, (unsigned)n, v, doc);
+    qemu_puts(line);
+    struct mallinfo mi = mallinfo();
+    snprintf(line, sizeof line,
+             "peak stack %u bytes; heap arena %u bytes (128 KiB of it the RAM device), %u in use "
+             "after free\n",
+             stack_used(), (unsigned)mi.arena, (unsigned)mi.uordblks);
     qemu_puts(line);
     if (found != 10 || n != 30 || strcmp(v, "30") != 0) failures++;
     qemu_puts(failures == 0 ? "qemu-c: ok\n" : "qemu-c: FAILED\n");
