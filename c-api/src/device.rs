@@ -32,9 +32,7 @@ unsafe impl GlobalAlloc for CMalloc {
         if raw.is_null() {
             return raw;
         }
-        let base = raw as usize + core::mem::size_of::<*mut c_void>();
-        let aligned = (base + layout.align() - 1) & !(layout.align() - 1);
-        let p = raw.wrapping_add(aligned - raw as usize);
+        let p = raw.wrapping_add(crate::over_aligned_offset(raw as usize, layout.align()));
         // SAFETY: `p - size_of::<ptr>()` is inside the allocation (at least `raw`), and
         // aligned for a pointer since `p` is aligned to more than a pointer.
         unsafe { p.cast::<*mut u8>().sub(1).write(raw) };

@@ -44,6 +44,16 @@ use core::ffi::{c_char, c_void, CStr};
 #[cfg(target_os = "none")]
 mod device;
 
+/// Where an over-aligned block starts inside a `malloc` result at `raw` padded by `align` plus
+/// one pointer (see `device.rs`): the first `align`-aligned offset that leaves room for the
+/// original pointer just below it. Always within `size_of::<*mut u8>()..=align + that`.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+fn over_aligned_offset(raw: usize, align: usize) -> usize {
+    let base = raw + core::mem::size_of::<*mut u8>();
+    let aligned = (base + align - 1) & !(align - 1);
+    aligned - raw
+}
+
 // ---------------------------------------------------------------------------------------------
 // Version
 
@@ -1808,6 +1818,20 @@ unsafe extern "C" fn ram_erase(ctx: *mut c_void, block: u32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn over_aligned_blocks_fit_their_padding() {
+        let ptr = core::mem::size_of::<*mut u8>();
+        for align in [16usize, 32, 64, 4096] {
+            for raw in (0..2 * align).step_by(4).map(|r| r + 0x2000_0000) {
+                let off = over_aligned_offset(raw, align);
+                assert_eq!((raw + off) % align, 0);
+                assert!(off >= ptr, "room for the saved pointer");
+                assert!(off <= align + ptr, "the block fits in size + align + ptr");
+                assert_eq!((raw + off - ptr) % ptr, 0, "the saved pointer is aligned");
+            }
+        }
+    }
 
     #[test]
     fn version_matches_the_package() {
