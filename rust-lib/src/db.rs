@@ -691,6 +691,9 @@ impl<D: BlockDevice> Database<D> {
         if let Some(p) = spec.partial {
             Filter::from_value(p, &self.filter_limits())?;
         }
+        // A build that failed earlier in this session and whose clean-up failed too: drop it
+        // now, or the new build's marker would replace its marker and expose it half-built.
+        self.abandon_index_build()?;
         let (cid, mut def) = self.transaction(|t| {
             t.check_name(name)?;
             let cid = match t.collection_id(coll)? {
@@ -1495,7 +1498,7 @@ impl<D: BlockDevice> Txn<'_, D> {
         })?;
         // An index still being built is neither used nor maintained: it is absent.
         if let Some(b) = building {
-            let id = format::decode_u32(&b)?;
+            let (id, _, _) = parse_building(&b)?;
             defs.retain(|d| d.id != id);
         }
         if !dirty {
