@@ -414,8 +414,16 @@ impl<D: BlockDevice> Store<D> {
                 chunk.len(),
             )?;
             let slot = self.slot(h.seq);
-            self.fs
-                .set_attr(WAL_PATH, slot, &frame[..FRAME_HEADER + n])?;
+            let record = &frame[..FRAME_HEADER + n];
+            match self.fs.set_attr(WAL_PATH, slot, record) {
+                // A fold's WAL reset failed between removing and recreating the holder file:
+                // everything before was folded, so recreate it and write the frame again.
+                Err(Error::NotFound) => {
+                    self.fs.write_file(WAL_PATH, &[])?;
+                    self.fs.set_attr(WAL_PATH, slot, record)?;
+                }
+                r => r?,
+            }
             self.stats.frames += 1;
         }
         self.wal_next += frames as u64;
