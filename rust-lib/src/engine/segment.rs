@@ -417,6 +417,24 @@ impl Writer {
         r
     }
 
+    /// Write index level `level`'s pending page and index it one level up.
+    fn flush_level<D: BlockDevice>(
+        &mut self,
+        fs: &mut Fs<D>,
+        sealer: &Sealer,
+        level: usize,
+    ) -> Result<()> {
+        let count = self.levels.get(level).ok_or(Error::Corrupt)?.count;
+        let (off, len) =
+            self.write_page(fs, sealer, PAGE_INTERNAL, count, |w| &w.levels[level].body)?;
+        let lv = &mut self.levels[level];
+        lv.written = true;
+        lv.body.clear();
+        lv.count = 0;
+        let up_key = core::mem::take(&mut lv.first_key);
+        self.push_index(fs, sealer, level + 1, &up_key, off, len)
+    }
+
     fn push_index<D: BlockDevice>(
         &mut self,
         fs: &mut Fs<D>,
@@ -446,15 +464,7 @@ impl Writer {
                 && (PAGE_HEADER + lv.body.len() + elen > self.page_size || lv.count == u16::MAX)
             {
                 // This level's page is full: write it and index it one level up, then retry.
-                let count = lv.count;
-                let (o, l) =
-                    self.write_page(fs, sealer, PAGE_INTERNAL, count, |w| &w.levels[level].body)?;
-                let lv = &mut self.levels[level];
-                lv.written = true;
-                lv.body.clear();
-                lv.count = 0;
-                let up_key = core::mem::take(&mut lv.first_key);
-                self.push_index(fs, sealer, level + 1, &up_key, o, l)?;
+                self.flush_level(fs, sealer, level)?;
                 continue;
             }
             let lv = &mut self.levels[level];
@@ -493,15 +503,7 @@ impl Writer {
                 break lv.last;
             }
             if lv.count > 0 {
-                let count = lv.count;
-                let (o, len) =
-                    self.write_page(fs, sealer, PAGE_INTERNAL, count, |w| &w.levels[l].body)?;
-                let lv = &mut self.levels[l];
-                lv.written = true;
-                lv.body.clear();
-                lv.count = 0;
-                let up_key = core::mem::take(&mut lv.first_key);
-                self.push_index(fs, sealer, l + 1, &up_key, o, len)?;
+                self.flush_level(fs, sealer, l)?;
             }
             l += 1;
         };
