@@ -146,6 +146,21 @@
 #define CAIRN_ERR_SCHEMA_VIOLATION (-22)
 
 /**
+ * Waiting for the platform lock or another task's transaction exceeded the timeout.
+ */
+#define CAIRN_ERR_TIMEOUT (-23)
+
+/**
+ * A backup stream is tampered, truncated, keyed differently or not a backup.
+ */
+#define CAIRN_ERR_BAD_BACKUP (-24)
+
+/**
+ * A backup chain is out of order, foreign, or its base is no longer served.
+ */
+#define CAIRN_ERR_BACKUP_CHAIN (-25)
+
+/**
  * A required pointer argument is NULL.
  */
 #define CAIRN_ERR_NULL (-30)
@@ -161,7 +176,8 @@
 #define CAIRN_ERR_BUFFER_TOO_SMALL (-32)
 
 /**
- * The handle is in use: a callback called back into the database it was called from.
+ * The handle is in use: a callback called back into the database it was called from, or
+ * another owner's transaction is open.
  */
 #define CAIRN_ERR_BUSY (-33)
 

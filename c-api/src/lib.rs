@@ -142,13 +142,20 @@ pub const CAIRN_ERR_BAD_FILTER: i32 = -20;
 pub const CAIRN_ERR_UNIQUE: i32 = -21;
 /// A document does not satisfy its collection's schema.
 pub const CAIRN_ERR_SCHEMA_VIOLATION: i32 = -22;
+/// Waiting for the platform lock or another task's transaction exceeded the timeout.
+pub const CAIRN_ERR_TIMEOUT: i32 = -23;
+/// A backup stream is tampered, truncated, keyed differently or not a backup.
+pub const CAIRN_ERR_BAD_BACKUP: i32 = -24;
+/// A backup chain is out of order, foreign, or its base is no longer served.
+pub const CAIRN_ERR_BACKUP_CHAIN: i32 = -25;
 /// A required pointer argument is NULL.
 pub const CAIRN_ERR_NULL: i32 = -30;
 /// A string argument is not valid UTF-8.
 pub const CAIRN_ERR_UTF8: i32 = -31;
 /// The caller's buffer is too small; the length needed was stored through the length pointer.
 pub const CAIRN_ERR_BUFFER_TOO_SMALL: i32 = -32;
-/// The handle is in use: a callback called back into the database it was called from.
+/// The handle is in use: a callback called back into the database it was called from, or
+/// another owner's transaction is open.
 pub const CAIRN_ERR_BUSY: i32 = -33;
 /// An internal error (a bug in cairndb): the handle refuses every later call but
 /// cairn_close().
@@ -200,6 +207,10 @@ fn code_of(e: Error) -> i32 {
         Error::BadFilter => CAIRN_ERR_BAD_FILTER,
         Error::Unique => CAIRN_ERR_UNIQUE,
         Error::SchemaViolation => CAIRN_ERR_SCHEMA_VIOLATION,
+        Error::Timeout => CAIRN_ERR_TIMEOUT,
+        Error::Busy => CAIRN_ERR_BUSY,
+        Error::BadBackup => CAIRN_ERR_BAD_BACKUP,
+        Error::BackupChain => CAIRN_ERR_BACKUP_CHAIN,
         // A variant added to the core without a code here yet.
         _ => CAIRN_ERR_INTERNAL,
     }
@@ -239,10 +250,13 @@ fn strerror(code: i32) -> &'static str {
         CAIRN_ERR_BAD_FILTER => "invalid filter\0",
         CAIRN_ERR_UNIQUE => "unique index violated\0",
         CAIRN_ERR_SCHEMA_VIOLATION => "schema violated\0",
+        CAIRN_ERR_TIMEOUT => "timed out\0",
+        CAIRN_ERR_BAD_BACKUP => "invalid backup\0",
+        CAIRN_ERR_BACKUP_CHAIN => "broken backup chain\0",
         CAIRN_ERR_NULL => "NULL argument\0",
         CAIRN_ERR_UTF8 => "string is not valid UTF-8\0",
         CAIRN_ERR_BUFFER_TOO_SMALL => "buffer too small\0",
-        CAIRN_ERR_BUSY => "database busy (called from its own callback)\0",
+        CAIRN_ERR_BUSY => "database busy: called from its own callback, or another transaction is open\0",
         CAIRN_ERR_INTERNAL => "internal error\0",
         _ => "unknown error\0",
     }
@@ -1894,6 +1908,9 @@ mod tests {
             Error::BadFilter,
             Error::Unique,
             Error::SchemaViolation,
+            Error::Timeout,
+            Error::BadBackup,
+            Error::BackupChain,
         ];
         let mut codes: Vec<i32> = all.iter().map(|e| code_of(*e)).collect();
         codes.extend([

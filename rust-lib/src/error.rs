@@ -54,6 +54,16 @@ pub enum Error {
     /// A document does not satisfy its collection's schema
     /// ([`Database::last_violation`](crate::db::Database::last_violation) names the field).
     SchemaViolation,
+    /// Waiting for the platform lock (or for another task's open transaction) took longer than
+    /// the configured timeout.
+    Timeout,
+    /// Another owner's transaction is open; it must commit, abort or be declared stale first.
+    Busy,
+    /// A backup stream fails verification: tampered, truncated, wrong key or not a backup.
+    BadBackup,
+    /// A backup chain is broken: an incremental out of order, from another database, or based
+    /// on a sequence number this database can no longer serve (take a full backup).
+    BackupChain,
 }
 
 /// `core::result::Result` with this crate's [`Error`].
@@ -84,6 +94,10 @@ impl fmt::Display for Error {
             Error::BadFilter => "invalid filter",
             Error::Unique => "unique index violated",
             Error::SchemaViolation => "schema violated",
+            Error::Timeout => "timed out",
+            Error::Busy => "another transaction is open",
+            Error::BadBackup => "invalid backup",
+            Error::BackupChain => "broken backup chain",
         };
         match self {
             Error::Fs(code) => write!(f, "{s} ({code})"),
