@@ -287,10 +287,10 @@ pub fn put_mutation(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
     }
 }
 
-/// A borrowed entry: key and value (None = deleted).
-pub type Entry<'a> = (&'a [u8], Option<&'a [u8]>);
-/// An owned entry: key and value (None = deleted).
-pub type OwnedEntry = (Vec<u8>, Option<Vec<u8>>);
+/// A borrowed entry: key, commit sequence number and value (None = deleted).
+pub type Entry<'a> = (&'a [u8], u64, Option<&'a [u8]>);
+/// An owned entry: key, sequence number of the commit that wrote it, value (None = deleted).
+pub type OwnedEntry = (Vec<u8>, u64, Option<Vec<u8>>);
 /// A callback over mutations.
 pub type MutationFn<'a> = dyn FnMut(&[u8], Option<&[u8]>) -> Result<()> + 'a;
 
@@ -378,10 +378,11 @@ pub fn page_aad(file: u32, offset: u32) -> [u8; 12] {
     a
 }
 
-pub fn leaf_entry_len(key: &[u8], value: Option<&[u8]>) -> usize {
+pub fn leaf_entry_len(key: &[u8], seq: u64, value: Option<&[u8]>) -> usize {
     varint_len(key.len() as u64)
         + key.len()
         + 1
+        + varint_len(seq)
         + value.map_or(0, |v| varint_len(v.len() as u64) + v.len())
 }
 
@@ -394,14 +395,14 @@ pub fn varint_len(mut v: u64) -> usize {
     n
 }
 
-pub fn put_leaf_entry(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
+/// A leaf entry: key blob, kind (0 put, 1 delete), the sequence number of the commit that
+/// wrote it (incremental backups select by it), then the value blob of a put.
+pub fn put_leaf_entry(out: &mut Vec<u8>, key: &[u8], seq: u64, value: Option<&[u8]>) {
     put_blob(out, key);
-    match value {
-        Some(v) => {
-            out.push(0);
-            put_blob(out, v);
-        }
-        None => out.push(1),
+    out.push(u8::from(value.is_none()));
+    put_varint(out, seq);
+    if let Some(v) = value {
+        put_blob(out, v);
     }
 }
 
@@ -425,17 +426,20 @@ pub fn page_header(page: &[u8]) -> Result<(u8, u16)> {
 /// One entry of a leaf page, borrowed from the page buffer.
 pub struct LeafEntry<'a> {
     pub key: &'a [u8],
+    pub seq: u64,
     pub value: Option<&'a [u8]>,
 }
 
 pub fn read_leaf_entry<'a>(r: &mut Reader<'a>) -> Result<LeafEntry<'a>> {
     let key = r.blob()?;
-    let value = match r.u8()? {
+    let kind = r.u8()?;
+    let seq = r.varint()?;
+    let value = match kind {
         0 => Some(r.blob()?),
         1 => None,
         _ => return Err(Error::Corrupt),
     };
-    Ok(LeafEntry { key, value })
+    Ok(LeafEntry { key, seq, value })
 }
 
 pub struct InternalEntry<'a> {
@@ -517,10 +521,14 @@ pub struct SegMeta {
     pub root_len: u32,
     pub min_key: Vec<u8>,
     pub max_key: Vec<u8>,
+    /// Highest commit sequence number of any entry (incremental backups skip older segments).
+    pub max_seq: u64,
+    /// Deletion entries it holds (the compaction trigger counts them).
+    pub tombstones: u32,
 }
 
 /// What the root record protects: where everything is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// The first WAL sequence number not yet folded into a segment.
     pub wal_base: u64,
@@ -530,6 +538,25 @@ pub struct Manifest {
     pub segments: Vec<SegMeta>,
     /// Segment files replaced by this manifest, still to be removed.
     pub obsolete: Vec<u32>,
+    /// Deletions with a sequence number above this survive bottom merges, so an incremental
+    /// backup since the last backup still sees them. u64::MAX: no backup taken, keep none.
+    pub retain_after: u64,
+    /// An incremental backup since `s` is complete only for `s >= incr_floor`: deletions (and
+    /// purged collections) at or below it may be gone.
+    pub incr_floor: u64,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            wal_base: 0,
+            next_file: 0,
+            segments: Vec::new(),
+            obsolete: Vec::new(),
+            retain_after: u64::MAX,
+            incr_floor: 0,
+        }
+    }
 }
 
 impl Manifest {
@@ -546,11 +573,15 @@ impl Manifest {
             put_varint(out, u64::from(s.root_len));
             put_blob(out, &s.min_key);
             put_blob(out, &s.max_key);
+            put_varint(out, s.max_seq);
+            put_varint(out, u64::from(s.tombstones));
         }
         put_varint(out, self.obsolete.len() as u64);
         for f in &self.obsolete {
             put_varint(out, u64::from(*f));
         }
+        put_varint(out, self.retain_after);
+        put_varint(out, self.incr_floor);
     }
 
     pub fn decode(b: &[u8], max_segments: usize) -> Result<Self> {
@@ -573,6 +604,8 @@ impl Manifest {
                 root_len: r.varint_u32()?,
                 min_key: r.blob()?.to_vec(),
                 max_key: r.blob()?.to_vec(),
+                max_seq: r.varint()?,
+                tombstones: r.varint_u32()?,
             });
         }
         let n = r.varint()?;
@@ -583,6 +616,8 @@ impl Manifest {
         for _ in 0..n {
             obsolete.push(r.varint_u32()?);
         }
+        let retain_after = r.varint()?;
+        let incr_floor = r.varint()?;
         if !r.is_empty() {
             return Err(Error::Corrupt);
         }
@@ -591,6 +626,8 @@ impl Manifest {
             next_file,
             segments,
             obsolete,
+            retain_after,
+            incr_floor,
         })
     }
 }
@@ -665,8 +702,12 @@ mod tests {
                 root_len: 200,
                 min_key: alloc::vec![3, 0, 0, 0, 1],
                 max_key: alloc::vec![4, 9],
+                max_seq: 1234,
+                tombstones: 3,
             }],
             obsolete: alloc::vec![6, 7],
+            retain_after: 900,
+            incr_floor: 17,
         };
         let mut b = Vec::new();
         m.encode(&mut b);

@@ -37,6 +37,8 @@ const SHRINK_PUT_ALLOWANCE: usize = 64;
 
 /// A sorted set of pending writes: key -> Some(value) or None (delete).
 pub type WriteSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Committed, unfolded writes: key -> (sequence number of the commit, value or None).
+type MemTable = BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
 
 /// Tuning of the store; every RAM buffer is sized from it.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,12 @@ pub struct StoreConfig {
     pub open_segments: usize,
     /// Blocks kept free for littlefs metadata and for folding deletes when the flash is full.
     pub reserve_blocks: u32,
+    /// Repair mode: at open, a WAL frame that fails authentication ends the log (it and the
+    /// frames after it are dropped and counted) instead of failing the open.
+    pub salvage: bool,
+    /// Run a full merge after a fold once deletions waiting in the upper segments reach this
+    /// percentage of all segment entries (0: never automatically).
+    pub auto_compact_percent: u8,
 }
 
 impl Default for StoreConfig {
@@ -73,6 +81,8 @@ impl Default for StoreConfig {
             max_segments: 16,
             open_segments: 8,
             reserve_blocks: 4,
+            salvage: false,
+            auto_compact_percent: 30,
         }
     }
 }
@@ -93,7 +103,7 @@ pub struct Store<D: BlockDevice> {
     header: RootHeader,
     man: Manifest,
     cfg: StoreConfig,
-    mem: WriteSet,
+    mem: MemTable,
     mem_bytes: usize,
     /// Sequence number of the next WAL frame.
     wal_next: u64,
@@ -107,6 +117,8 @@ pub struct Store<D: BlockDevice> {
     used_blocks: Option<u32>,
     /// Root generation at the last reclaiming merge attempt (not retried until it changes).
     reclaim_tried: Option<u64>,
+    /// WAL frames dropped at open in salvage mode.
+    dropped_frames: u32,
     stats: StoreStats,
 }
 
@@ -142,7 +154,7 @@ impl<D: BlockDevice> Store<D> {
             wal_next: man.wal_base,
             man,
             cfg,
-            mem: WriteSet::new(),
+            mem: MemTable::new(),
             mem_bytes: 0,
             wal_frames: 0,
             wal_bytes: 0,
@@ -150,6 +162,7 @@ impl<D: BlockDevice> Store<D> {
             page: Vec::new(),
             used_blocks: None,
             reclaim_tried: None,
+            dropped_frames: 0,
             stats: StoreStats::default(),
         }
     }
@@ -324,7 +337,13 @@ impl<D: BlockDevice> Store<D> {
                 break;
             }
             let body = frame.get_mut(FRAME_HEADER..n).ok_or(Error::Corrupt)?;
-            let plain = self.sealer.open(&format::frame_aad(&hb), body)?;
+            let plain = match self.sealer.open(&format::frame_aad(&hb), body) {
+                Ok(p) => p,
+                Err(Error::Corrupt) if self.cfg.salvage => {
+                    return self.drop_wal_tail(txn_first);
+                }
+                Err(e) => return Err(e),
+            };
             txn.extend_from_slice(body.get(..plain).ok_or(Error::Corrupt)?);
             if txn.len() > self.max_commit_bytes() {
                 return Err(Error::Corrupt);
@@ -337,7 +356,7 @@ impl<D: BlockDevice> Store<D> {
                     ws.insert(k.to_vec(), v.map(|v| v.to_vec()));
                     Ok(())
                 })?;
-                self.apply(ws);
+                self.apply(ws, txn_first);
                 self.wal_bytes += txn.len();
                 self.wal_frames += txn_frames;
                 self.wal_next = seq;
@@ -349,10 +368,35 @@ impl<D: BlockDevice> Store<D> {
         Ok(())
     }
 
-    fn apply(&mut self, ws: WriteSet) {
+    /// Apply a committed write set, `seq` being the sequence number of its first WAL frame.
+    /// Salvage: forget the WAL from the transaction starting at `seq` on. The frames after
+    /// it are still in their slots, so jump a whole round of slots past them and fold now,
+    /// which replaces the WAL holder file.
+    fn drop_wal_tail(&mut self, seq: u64) -> Result<()> {
+        let slots = u64::from(self.cfg.wal_slots);
+        let mut dropped = 0u32;
+        let mut probe = alloc::vec![0u8; self.cfg.frame_max];
+        for i in 0..slots {
+            if let Ok(Some(n)) = self.fs.get_attr(WAL_PATH, self.slot(seq + i), &mut probe) {
+                let h = probe
+                    .get(..FRAME_HEADER.min(n))
+                    .and_then(|b| <[u8; FRAME_HEADER]>::try_from(b).ok());
+                if h.and_then(|h| FrameHeader::decode(&h).ok())
+                    .is_some_and(|h| h.seq >= seq)
+                {
+                    dropped += 1;
+                }
+            }
+        }
+        self.dropped_frames = dropped.max(1);
+        self.wal_next = seq + slots;
+        self.fold()
+    }
+
+    fn apply(&mut self, ws: WriteSet, seq: u64) {
         for (k, v) in ws {
             let add = k.len() + v.as_ref().map_or(0, |v| v.len()) + 16;
-            if let Some(old) = self.mem.insert(k, v) {
+            if let Some((_, old)) = self.mem.insert(k, (seq, v)) {
                 self.mem_bytes = self.mem_bytes.saturating_sub(old.map_or(0, |o| o.len()));
                 // The key was counted already.
                 self.mem_bytes += add.saturating_sub(16);
@@ -392,6 +436,7 @@ impl<D: BlockDevice> Store<D> {
         if !shrinking {
             self.check_room()?;
         }
+        let seq = self.wal_next;
         let mut frame = Vec::with_capacity(self.cfg.frame_max);
         for (i, chunk) in stream.chunks(payload).enumerate() {
             let h = FrameHeader {
@@ -429,7 +474,7 @@ impl<D: BlockDevice> Store<D> {
         self.wal_next += frames as u64;
         self.wal_frames += frames;
         self.wal_bytes += stream.len();
-        self.apply(ws);
+        self.apply(ws, seq);
         self.stats.commits += 1;
         Ok(())
     }
@@ -439,7 +484,7 @@ impl<D: BlockDevice> Store<D> {
 
     /// The newest value of `key` (None: absent or deleted).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.mem.get(key) {
+        if let Some((_, v)) = self.mem.get(key) {
             return Ok(v.clone());
         }
         let mut page = core::mem::take(&mut self.page);
@@ -533,7 +578,7 @@ impl<D: BlockDevice> Store<D> {
         let mut merged = self.merged_cursor(start, &segs)?;
         let res = (|| {
             while out.len() < limit {
-                let Some((k, v)) = merged.next(self)? else {
+                let Some((k, _, v)) = merged.next(self)? else {
                     break;
                 };
                 if end.is_some_and(|e| k.as_slice() >= e) {
@@ -576,6 +621,263 @@ impl<D: BlockDevice> Store<D> {
     }
 
     // ------------------------------------------------------------------------------------------
+    // Changes and backups
+
+    /// Sequence number of the newest commit (0: none yet). Every entry carries the number of
+    /// the commit that wrote it.
+    pub fn last_seq(&self) -> u64 {
+        self.wal_next.saturating_sub(1)
+    }
+
+    /// Incremental reads since `s` are complete only for `s >= incr_floor()`.
+    pub fn incr_floor(&self) -> u64 {
+        self.man.incr_floor
+    }
+
+    /// Keep deletions newer than `seq` through merges (called when a backup up to `seq` is
+    /// complete, so the next incremental can carry them). One root write.
+    pub fn retain_after(&mut self, seq: u64) -> Result<()> {
+        if self.man.retain_after == seq {
+            return Ok(());
+        }
+        let mut man = self.man.clone();
+        man.retain_after = seq;
+        self.install(man)
+    }
+
+    /// Up to `limit` entries with key >= `start` whose newest version was written after
+    /// commit `since`, deletions included, in key order: the body of an incremental backup.
+    /// With `since == None`, every live entry (a full backup). Segments wholly older than
+    /// `since` are not read.
+    pub fn scan_changes(
+        &mut self,
+        since: Option<u64>,
+        start: &[u8],
+        limit: usize,
+        out: &mut Vec<format::OwnedEntry>,
+    ) -> Result<()> {
+        if since.is_some_and(|s| s < self.man.incr_floor) {
+            return Err(Error::BackupChain);
+        }
+        let segs: Vec<usize> = (0..self.man.segments.len())
+            .filter(|&i| {
+                let seg = &self.man.segments[i];
+                seg.max_key.as_slice() >= start && since.is_none_or(|s| seg.max_seq > s)
+            })
+            .collect();
+        let mut merged = self.merged_cursor(start, &segs)?;
+        let res = (|| {
+            while out.len() < limit {
+                let Some((k, seq, v)) = merged.next(self)? else {
+                    break;
+                };
+                // A version not newer than `since` is unchanged (or shadowed by one that is).
+                let wanted = match since {
+                    Some(s) => seq > s,
+                    None => v.is_some(),
+                };
+                if wanted {
+                    out.push((k, seq, v));
+                }
+            }
+            Ok(())
+        })();
+        merged.release(self);
+        res
+    }
+
+    /// Replace the whole store by the sorted entry streams `fill(i, sink)` writes for
+    /// `i in 0..streams` (oldest first: a full backup then its incrementals), atomically: the
+    /// new segments are written beside the old ones and one root write switches. A cut or an
+    /// error before that switch leaves the old store untouched. `fill` returns the highest
+    /// sequence number its stream covers.
+    pub fn restore(
+        &mut self,
+        streams: usize,
+        fill: &mut dyn FnMut(usize, &mut RestoreSink<'_, D>) -> Result<u64>,
+    ) -> Result<()> {
+        if streams == 0 || streams > self.cfg.max_segments {
+            return Err(Error::InvalidArgument);
+        }
+        self.close_files()?;
+        let first = self.man.next_file;
+        let mut metas = Vec::new();
+        let mut written = Vec::new();
+        let mut end_seq = 0u64;
+        let res = (|| {
+            for i in 0..streams {
+                let file = first.wrapping_add(i as u32);
+                let path = SegPath::new(file);
+                let fid = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
+                written.push(file);
+                let mut sink = RestoreSink {
+                    fs: &mut self.fs,
+                    sealer: &self.sealer,
+                    w: segment::Writer::new(file, fid, self.cfg.page_size),
+                };
+                let filled = fill(i, &mut sink);
+                let RestoreSink { w, .. } = sink;
+                let finished = filled.and_then(|end| {
+                    end_seq = end_seq.max(end);
+                    w.finish(&mut self.fs, &self.sealer, 0)
+                });
+                let closed = self.fs.close(fid);
+                match (finished, closed) {
+                    (Ok(Some(m)), Ok(())) => metas.push(m),
+                    (Ok(None), Ok(())) => {}
+                    (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            for f in written {
+                let _ = self.fs.remove(SegPath::new(f).as_str());
+            }
+            return Err(e);
+        }
+        let mut man = self.man.clone();
+        man.obsolete.extend(man.segments.iter().map(|s| s.file));
+        // Restored entries keep their sequence numbers; empty streams left empty files.
+        man.obsolete.extend(
+            written
+                .iter()
+                .filter(|f| !metas.iter().any(|m| m.file == **f)),
+        );
+        metas.reverse();
+        man.segments = metas;
+        man.next_file = first.wrapping_add(streams as u32);
+        // Past every frame the old WAL may hold and every restored sequence number.
+        man.wal_base = self.wal_next.max(end_seq.saturating_add(1)) + u64::from(self.cfg.wal_slots);
+        // History before the restored state is gone: the next incremental starts here.
+        man.retain_after = end_seq;
+        man.incr_floor = end_seq;
+        self.install(man)?;
+        self.mem.clear();
+        self.mem_bytes = 0;
+        self.wal_next = self.man.wal_base;
+        self.reset_wal()?;
+        self.used_blocks = None;
+        self.maybe_merge()
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Integrity
+
+    /// Read and authenticate every page of every segment, checking key order, entry counts and
+    /// sequence bounds against the manifest. Findings are counted, not fatal; I/O errors are.
+    pub fn check(&mut self) -> Result<StoreCheck> {
+        let mut report = StoreCheck {
+            segments: self.man.segments.len() as u32,
+            wal_entries: self.mem.len() as u32,
+            ..StoreCheck::default()
+        };
+        self.close_files()?;
+        let mut page = Vec::new();
+        for i in 0..self.man.segments.len() {
+            let seg = self.man.segments[i].clone();
+            let fid = match self
+                .fs
+                .open(SegPath::new(seg.file).as_str(), OpenMode::Read)
+            {
+                Ok(f) => f,
+                Err(Error::NotFound) => {
+                    report.missing_files += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let res = check_segment(
+                &mut self.fs,
+                &self.sealer,
+                fid,
+                &seg,
+                self.cfg.max_record,
+                &mut page,
+                &mut report,
+            );
+            self.fs.close(fid)?;
+            res?;
+        }
+        Ok(report)
+    }
+
+    /// Rewrite everything readable into one new segment, skipping pages that fail
+    /// authentication (their entries are lost; an older version of such a key, if one is
+    /// readable, shows again). Returns the number of pages skipped.
+    pub fn salvage(&mut self) -> Result<u32> {
+        self.fold()?;
+        self.close_files()?;
+        let file = self.man.next_file;
+        let path = SegPath::new(file);
+        let fid = self.fs.open(path.as_str(), OpenMode::CreateTruncate)?;
+        let mut w = segment::Writer::new(file, fid, self.cfg.page_size);
+        let mut skipped = 0u32;
+        let res = (|| {
+            let mut cursors = Vec::new();
+            for seg in self.man.segments.clone() {
+                let sfid = match self
+                    .fs
+                    .open(SegPath::new(seg.file).as_str(), OpenMode::Read)
+                {
+                    Ok(f) => f,
+                    Err(Error::NotFound) => continue,
+                    Err(e) => return Err(e),
+                };
+                self.open.push((seg.file, sfid));
+                cursors.push(segment::Cursor::tolerant(
+                    &mut self.fs,
+                    &self.sealer,
+                    sfid,
+                    &seg,
+                    self.cfg.max_record,
+                )?);
+            }
+            let mut merged = Merged {
+                mem_from: None,
+                cursors,
+            };
+            loop {
+                let next = merged.next(self);
+                let Some((k, seq, v)) = next? else { break };
+                if let Some(v) = v {
+                    w.add(&mut self.fs, &self.sealer, &k, seq, Some(&v))?;
+                }
+            }
+            skipped = merged.cursors.iter().map(|c| c.skipped()).sum();
+            let meta = w.finish(&mut self.fs, &self.sealer, 0)?;
+            Ok(meta)
+        })();
+        self.close_files()?;
+        let closed = self.fs.close(fid);
+        let meta = match (res, closed) {
+            (Ok(m), Ok(())) => m,
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                let _ = self.fs.remove(path.as_str());
+                return Err(e);
+            }
+        };
+        let mut man = self.man.clone();
+        man.next_file = file.wrapping_add(1);
+        man.obsolete.extend(man.segments.iter().map(|s| s.file));
+        man.segments.clear();
+        match meta {
+            Some(m) => man.segments.push(m),
+            None => man.obsolete.push(file),
+        }
+        // Deletions were dropped: an incremental backup must restart from a full one.
+        man.incr_floor = self.last_seq();
+        self.install(man)?;
+        self.used_blocks = None;
+        Ok(skipped)
+    }
+
+    /// WAL frames the last open dropped because they failed authentication (salvage mode).
+    pub fn dropped_frames(&self) -> u32 {
+        self.dropped_frames
+    }
+
+    // ------------------------------------------------------------------------------------------
     // Folding and merging
 
     /// Drop every frame of the WAL at once by replacing its holder file: live attributes are
@@ -600,13 +902,14 @@ impl<D: BlockDevice> Store<D> {
             return Ok(());
         }
         // Folded alone (no segment older than the memtable), deletes shadow nothing and go.
-        let (file, meta) = self.write_merged(0..0, true, 0, None)?;
+        let w = self.write_merged(0..0, true, 0, None)?;
         let mut man = self.man.clone();
-        man.next_file = file.wrapping_add(1);
+        man.next_file = w.file.wrapping_add(1);
         man.wal_base = self.wal_next;
-        match meta {
+        man.incr_floor = man.incr_floor.max(w.discarded);
+        match w.meta {
             Some(m) => man.segments.insert(0, m),
-            None => man.obsolete.push(file),
+            None => man.obsolete.push(w.file),
         }
         self.install(man)?;
         self.mem.clear();
@@ -614,7 +917,50 @@ impl<D: BlockDevice> Store<D> {
         self.reset_wal()?;
         self.stats.folds += 1;
         self.used_blocks = None;
-        self.maybe_merge()
+        self.maybe_merge()?;
+        self.maybe_compact()
+    }
+
+    /// Deletions waiting above the bottom segment, as a percentage of all segment entries:
+    /// what a full merge would reclaim at least (overwritten values come on top).
+    pub fn garbage_percent(&self) -> u8 {
+        let segs = &self.man.segments;
+        let entries: u64 = segs.iter().map(|s| u64::from(s.entries)).sum();
+        let upper = segs.len().saturating_sub(1);
+        let dead: u64 = segs[..upper].iter().map(|s| u64::from(s.tombstones)).sum();
+        if entries == 0 {
+            return 0;
+        }
+        u8::try_from(dead.saturating_mul(100) / entries).unwrap_or(100)
+    }
+
+    fn maybe_compact(&mut self) -> Result<()> {
+        let pct = self.cfg.auto_compact_percent;
+        if pct == 0 || self.man.segments.len() < 2 || self.garbage_percent() < pct {
+            return Ok(());
+        }
+        let range = 0..self.man.segments.len();
+        if self.merge_fits(&range)? {
+            self.merge(range)?;
+        }
+        Ok(())
+    }
+
+    /// One bounded step of compaction: the merge the tiering policy wants next, else the two
+    /// newest segments. A step rewrites only the segments it merges (the last step of a
+    /// series rewrites the live data once). Returns whether another step would merge more.
+    pub fn compact_step(&mut self) -> Result<bool> {
+        self.fold()?;
+        let range = match self.pick_merge() {
+            Some(r) => r,
+            None if self.man.segments.len() >= 2 => 0..2,
+            None => return Ok(false),
+        };
+        if !self.merge_fits(&range)? {
+            return Err(Error::NoSpace);
+        }
+        self.merge(range)?;
+        Ok(self.man.segments.len() > 1)
     }
 
     /// Write one new segment merging segments `range` (newest first) and, with `from_mem`, the
@@ -626,7 +972,7 @@ impl<D: BlockDevice> Store<D> {
         from_mem: bool,
         level: u8,
         out: Option<&Sealer>,
-    ) -> Result<(u32, Option<SegMeta>)> {
+    ) -> Result<Written> {
         let bottom = range.end == self.man.segments.len();
         let file = self.man.next_file;
         let path = SegPath::new(file);
@@ -646,7 +992,11 @@ impl<D: BlockDevice> Store<D> {
         };
         let closed = self.fs.close(fid);
         match (res, closed) {
-            (Ok(meta), Ok(())) => Ok((file, meta)),
+            (Ok((meta, discarded)), Ok(())) => Ok(Written {
+                file,
+                meta,
+                discarded,
+            }),
             (Err(e), _) | (Ok(_), Err(e)) => {
                 let _ = self.fs.remove(path.as_str());
                 Err(e)
@@ -655,7 +1005,9 @@ impl<D: BlockDevice> Store<D> {
     }
 
     /// Feed a merge's entries to a segment writer. A bottom merge (nothing older below it)
-    /// drops deletes, and purges dropped collections and indexes with their markers.
+    /// drops deletes, and purges dropped collections and indexes with their markers, except
+    /// what the last backup's retention keeps. Returns the segment and the highest sequence
+    /// number of anything discarded.
     fn drain_into(
         &mut self,
         merged: &mut Merged,
@@ -663,27 +1015,38 @@ impl<D: BlockDevice> Store<D> {
         bottom: bool,
         level: u8,
         out: Option<&Sealer>,
-    ) -> Result<Option<SegMeta>> {
+    ) -> Result<(Option<SegMeta>, u64)> {
+        let retain_after = self.man.retain_after;
+        let mut discarded = 0u64;
         let mut dropped: heapless::Vec<u32, 16> = heapless::Vec::new();
-        while let Some((k, v)) = merged.next(self)? {
-            if bottom {
+        while let Some((k, seq, v)) = merged.next(self)? {
+            if bottom && seq <= retain_after {
                 if v.is_none() {
+                    discarded = discarded.max(seq);
                     continue;
                 }
                 // Markers of dropped owners sort before their data: purge both.
                 if k.len() == 6 && k[0] == format::T_CATALOG && k[1] == format::CAT_DROPPED {
                     let id = u32::from_be_bytes([k[2], k[3], k[4], k[5]]);
                     if dropped.push(id).is_ok() {
+                        discarded = discarded.max(seq);
                         continue;
                     }
                 }
-                if format::owner_of(&k).is_some_and(|o| dropped.contains(&o)) {
-                    continue;
-                }
             }
-            w.add(&mut self.fs, out.unwrap_or(&self.sealer), &k, v.as_deref())?;
+            if bottom && format::owner_of(&k).is_some_and(|o| dropped.contains(&o)) {
+                continue;
+            }
+            w.add(
+                &mut self.fs,
+                out.unwrap_or(&self.sealer),
+                &k,
+                seq,
+                v.as_deref(),
+            )?;
         }
-        w.finish(&mut self.fs, out.unwrap_or(&self.sealer), level)
+        let meta = w.finish(&mut self.fs, out.unwrap_or(&self.sealer), level)?;
+        Ok((meta, discarded))
     }
 
     /// Make `man` the durable manifest, then remove the files it made obsolete.
@@ -884,18 +1247,19 @@ impl<D: BlockDevice> Store<D> {
         } else {
             top
         };
-        let (file, meta) = self.write_merged(range.clone(), false, level, None)?;
+        let w = self.write_merged(range.clone(), false, level, None)?;
         let mut man = self.man.clone();
-        man.next_file = file.wrapping_add(1);
+        man.next_file = w.file.wrapping_add(1);
+        man.incr_floor = man.incr_floor.max(w.discarded);
         man.obsolete
             .extend(man.segments[range.clone()].iter().map(|s| s.file));
-        match meta {
+        match w.meta {
             Some(m) => {
                 man.segments.splice(range, core::iter::once(m));
             }
             None => {
                 man.segments.drain(range);
-                man.obsolete.push(file);
+                man.obsolete.push(w.file);
             }
         }
         self.install(man)?;
@@ -912,15 +1276,16 @@ impl<D: BlockDevice> Store<D> {
         if !self.merge_fits(&range)? {
             return Err(Error::NoSpace);
         }
-        let (file, meta) = self.write_merged(range, false, 0, Some(&sealer))?;
+        let w = self.write_merged(range, false, 0, Some(&sealer))?;
         let mut man = self.man.clone();
-        man.next_file = file.wrapping_add(1);
+        man.next_file = w.file.wrapping_add(1);
+        man.incr_floor = man.incr_floor.max(w.discarded);
         let replaced: Vec<u32> = man.segments.iter().map(|s| s.file).collect();
         man.obsolete.extend(replaced);
         man.segments.clear();
-        match meta {
+        match w.meta {
             Some(m) => man.segments.push(m),
-            None => man.obsolete.push(file),
+            None => man.obsolete.push(w.file),
         }
         // Frames left in WAL slots were sealed with the old key: start past a whole round of
         // slots so none of them can ever be read as current.
@@ -944,6 +1309,136 @@ impl<D: BlockDevice> Store<D> {
         self.used_blocks = None;
         self.remove_obsolete()
     }
+}
+
+/// Where a restore writes one stream: a segment writer fed in key order.
+pub struct RestoreSink<'a, D: BlockDevice> {
+    fs: &'a mut Fs<D>,
+    sealer: &'a Sealer,
+    w: segment::Writer,
+}
+
+impl<D: BlockDevice> RestoreSink<'_, D> {
+    /// Add the next entry; keys must strictly increase (else [`Error::InvalidArgument`]).
+    pub fn add(&mut self, key: &[u8], seq: u64, value: Option<&[u8]>) -> Result<()> {
+        self.w.add(self.fs, self.sealer, key, seq, value)
+    }
+}
+
+/// What [`Store::check`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCheck {
+    pub segments: u32,
+    pub pages: u32,
+    pub entries: u64,
+    /// Unfolded entries held from the WAL (authenticated when the store opened).
+    pub wal_entries: u32,
+    /// Pages that failed authentication or do not parse.
+    pub bad_pages: u32,
+    /// Keys out of order, counts or sequence numbers that disagree with the manifest, or a
+    /// tree that does not lead to the segment's first and last keys.
+    pub inconsistencies: u32,
+    /// Segment files the manifest lists and littlefs does not have.
+    pub missing_files: u32,
+}
+
+impl StoreCheck {
+    pub fn is_clean(&self) -> bool {
+        self.bad_pages == 0 && self.inconsistencies == 0 && self.missing_files == 0
+    }
+}
+
+/// Walk one segment front to back by its length prefixes.
+fn check_segment<D: BlockDevice>(
+    fs: &mut Fs<D>,
+    sealer: &Sealer,
+    fid: FileId,
+    seg: &SegMeta,
+    max_record: usize,
+    page: &mut Vec<u8>,
+    report: &mut StoreCheck,
+) -> Result<()> {
+    let mut off = 0u32;
+    let mut entries = 0u64;
+    let mut last: Option<Vec<u8>> = None;
+    let mut bad = false;
+    while off < seg.bytes {
+        let len = match segment::read_record_len(fs, fid, off) {
+            Ok(l) if l > 0 && u64::from(off) + u64::from(l) <= u64::from(seg.bytes) => l,
+            Ok(_) | Err(Error::Corrupt) => {
+                // No way to find the next page: the rest of the file is unreadable.
+                report.bad_pages += 1;
+                bad = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        report.pages += 1;
+        let at = segment::PageAt {
+            file: seg.file,
+            fid,
+            off,
+            len,
+        };
+        off += len;
+        match segment::read_page(fs, sealer, at, max_record, page) {
+            Ok(_) => {}
+            Err(Error::Corrupt | Error::WrongKey) => {
+                report.bad_pages += 1;
+                bad = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let parsed = (|| {
+            let (kind, count) = format::page_header(page)?;
+            let mut r = format::Reader::new(page.get(format::PAGE_HEADER..).ok_or(Error::Corrupt)?);
+            for _ in 0..count {
+                if kind == format::PAGE_LEAF {
+                    let e = format::read_leaf_entry(&mut r)?;
+                    if last.as_deref().is_some_and(|l| e.key <= l) || e.seq > seg.max_seq {
+                        report.inconsistencies += 1;
+                    }
+                    last = Some(e.key.to_vec());
+                    entries += 1;
+                } else {
+                    format::read_internal_entry(&mut r)?;
+                }
+            }
+            if !r.is_empty() {
+                return Err(Error::Corrupt);
+            }
+            Ok(())
+        })();
+        if parsed.is_err() {
+            report.bad_pages += 1;
+            bad = true;
+        }
+    }
+    report.entries += entries;
+    if !bad {
+        if entries != u64::from(seg.entries) {
+            report.inconsistencies += 1;
+        }
+        // The tree must lead to both ends.
+        for key in [&seg.min_key, &seg.max_key] {
+            match segment::get(fs, sealer, fid, seg, key, max_record, page) {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(Error::Corrupt) => report.inconsistencies += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A segment file written by a merge, not yet installed.
+struct Written {
+    file: u32,
+    /// None: the merge produced no entries (the caller removes the empty file).
+    meta: Option<SegMeta>,
+    /// Highest sequence number of a deletion or purge the merge discarded (0: none).
+    discarded: u64,
 }
 
 fn validate(cfg: &StoreConfig) -> Result<()> {
@@ -990,7 +1485,7 @@ impl Merged {
             best = Some(k.clone());
         }
         for c in &self.cursors {
-            if let Some((k, _)) = c.peek()? {
+            if let Some((k, _, _)) = c.peek()? {
                 if best.as_deref().is_none_or(|b| k < b) {
                     best = Some(k.to_vec());
                 }
@@ -998,10 +1493,10 @@ impl Merged {
         }
         let Some(key) = best else { return Ok(None) };
         // Take the newest version and step every source past this key.
-        let mut value: Option<Option<Vec<u8>>> = None;
+        let mut newest: Option<(u64, Option<Vec<u8>>)> = None;
         if let Some((k, v)) = mem_entry {
             if k == key {
-                value = Some(v);
+                newest = Some(v);
                 let mut next = k;
                 next.push(0);
                 self.mem_from = Some(next);
@@ -1009,9 +1504,9 @@ impl Merged {
         }
         for c in &mut self.cursors {
             let hit = match c.peek()? {
-                Some((k, v)) if k == key.as_slice() => {
-                    if value.is_none() {
-                        value = Some(v.map(|v| v.to_vec()));
+                Some((k, seq, v)) if k == key.as_slice() => {
+                    if newest.is_none() {
+                        newest = Some((seq, v.map(|v| v.to_vec())));
                     }
                     true
                 }
@@ -1021,7 +1516,8 @@ impl Merged {
                 c.advance(&mut store.fs, &store.sealer, store.cfg.max_record)?;
             }
         }
-        Ok(Some((key, value.unwrap_or(None))))
+        let (seq, value) = newest.unwrap_or((0, None));
+        Ok(Some((key, seq, value)))
     }
 
     /// Done with the cursors: let the open-file LRU shrink back to its bound.

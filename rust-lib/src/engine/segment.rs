@@ -83,7 +83,7 @@ pub fn read_page<D: BlockDevice>(
 }
 
 /// Read the length prefix of the page record at `off`.
-fn read_record_len<D: BlockDevice>(fs: &mut Fs<D>, fid: FileId, off: u32) -> Result<u32> {
+pub fn read_record_len<D: BlockDevice>(fs: &mut Fs<D>, fid: FileId, off: u32) -> Result<u32> {
     let mut p = [0u8; PAGE_LEN_PREFIX];
     if fs.read_at(fid, off, &mut p)? != PAGE_LEN_PREFIX {
         return Err(Error::Corrupt);
@@ -180,6 +180,9 @@ pub struct Cursor {
     /// File offset of the record after the current leaf.
     next_off: u32,
     done: bool,
+    /// Salvage mode: skip pages that fail authentication instead of failing.
+    tolerant: bool,
+    skipped: u32,
 }
 
 impl Cursor {
@@ -201,13 +204,15 @@ impl Cursor {
             left: 0,
             next_off: 0,
             done: false,
+            tolerant: false,
+            skipped: 0,
         };
         let (off, len) = descend(fs, sealer, fid, seg, start, max_record, &mut c.page)?;
         c.next_off = off.checked_add(len).ok_or(Error::Corrupt)?;
         let (_, count) = format::page_header(&c.page)?;
         c.left = count;
         // Skip entries below `start` in this leaf.
-        while let Some((k, _)) = c.peek()? {
+        while let Some((k, _, _)) = c.peek()? {
             if k >= start {
                 break;
             }
@@ -219,6 +224,37 @@ impl Cursor {
         Ok(c)
     }
 
+    /// A salvage cursor from the first page, reading leaves in file order and skipping pages
+    /// that fail authentication or do not parse (counted by [`Cursor::skipped`]). It stops
+    /// at a length prefix that cannot be right, as nothing after it can be located.
+    pub fn tolerant<D: BlockDevice>(
+        fs: &mut Fs<D>,
+        sealer: &Sealer,
+        fid: FileId,
+        seg: &SegMeta,
+        max_record: usize,
+    ) -> Result<Self> {
+        let mut c = Cursor {
+            file: seg.file,
+            fid,
+            bytes: seg.bytes,
+            page: Vec::new(),
+            pos: PAGE_HEADER,
+            left: 0,
+            next_off: 0,
+            done: false,
+            tolerant: true,
+            skipped: 0,
+        };
+        c.load_next_leaf(fs, sealer, max_record)?;
+        Ok(c)
+    }
+
+    /// Pages a tolerant cursor skipped.
+    pub fn skipped(&self) -> u32 {
+        self.skipped
+    }
+
     /// The current entry, if any.
     pub fn peek(&self) -> Result<Option<format::Entry<'_>>> {
         if self.done || self.left == 0 {
@@ -226,7 +262,7 @@ impl Cursor {
         }
         let rest = self.page.get(self.pos..).ok_or(Error::Corrupt)?;
         let e = format::read_leaf_entry(&mut Reader::new(rest))?;
-        Ok(Some((e.key, e.value)))
+        Ok(Some((e.key, e.seq, e.value)))
     }
 
     fn advance_in_page(&mut self) -> Result<()> {
@@ -236,6 +272,22 @@ impl Cursor {
         self.pos += r.pos();
         self.left = self.left.saturating_sub(1);
         Ok(())
+    }
+
+    /// In salvage mode, whether every entry of the loaded leaf parses in order.
+    fn leaf_parses(&self) -> bool {
+        let Some(rest) = self.page.get(PAGE_HEADER..) else {
+            return false;
+        };
+        let mut r = Reader::new(rest);
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..self.left {
+            match format::read_leaf_entry(&mut r) {
+                Ok(e) if last.is_none_or(|l| e.key > l) => last = Some(e.key),
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Move past the current entry.
@@ -270,8 +322,21 @@ impl Cursor {
                 return Ok(());
             }
             let off = self.next_off;
-            let len = read_record_len(fs, self.fid, off)?;
-            if u64::from(off) + u64::from(len) > u64::from(self.bytes) {
+            let len = match read_record_len(fs, self.fid, off) {
+                Ok(l) => l,
+                Err(Error::Corrupt) if self.tolerant => {
+                    self.skipped += 1;
+                    self.done = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            if len == 0 || u64::from(off) + u64::from(len) > u64::from(self.bytes) {
+                if self.tolerant {
+                    self.skipped += 1;
+                    self.done = true;
+                    return Ok(());
+                }
                 return Err(Error::Corrupt);
             }
             let at = PageAt {
@@ -280,12 +345,31 @@ impl Cursor {
                 off,
                 len,
             };
-            read_page(fs, sealer, at, max_record, &mut self.page)?;
             self.next_off = off.checked_add(len).ok_or(Error::Corrupt)?;
-            let (kind, count) = format::page_header(&self.page)?;
+            match read_page(fs, sealer, at, max_record, &mut self.page) {
+                Ok(_) => {}
+                Err(Error::Corrupt | Error::WrongKey) if self.tolerant => {
+                    self.skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let (kind, count) = match format::page_header(&self.page) {
+                Ok(h) => h,
+                Err(_) if self.tolerant => {
+                    self.skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if kind == PAGE_LEAF && count > 0 {
                 self.pos = PAGE_HEADER;
                 self.left = count;
+                if self.tolerant && !self.leaf_parses() {
+                    self.skipped += 1;
+                    self.left = 0;
+                    continue;
+                }
                 return Ok(());
             }
         }
@@ -317,6 +401,8 @@ pub struct Writer {
     entries: u32,
     min_key: Vec<u8>,
     max_key: Vec<u8>,
+    max_seq: u64,
+    tombstones: u32,
 }
 
 impl Writer {
@@ -334,6 +420,8 @@ impl Writer {
             entries: 0,
             min_key: Vec::new(),
             max_key: Vec::new(),
+            max_seq: 0,
+            tombstones: 0,
         }
     }
 
@@ -347,12 +435,13 @@ impl Writer {
         fs: &mut Fs<D>,
         sealer: &Sealer,
         key: &[u8],
+        seq: u64,
         value: Option<&[u8]>,
     ) -> Result<()> {
         if self.entries > 0 && key <= self.max_key.as_slice() {
             return Err(Error::InvalidArgument);
         }
-        let len = format::leaf_entry_len(key, value);
+        let len = format::leaf_entry_len(key, seq, value);
         if self.leaf_count > 0
             && (PAGE_HEADER + self.leaf.len() + len > self.page_size || self.leaf_count == u16::MAX)
         {
@@ -362,8 +451,12 @@ impl Writer {
             self.leaf_first.clear();
             self.leaf_first.extend_from_slice(key);
         }
-        format::put_leaf_entry(&mut self.leaf, key, value);
+        format::put_leaf_entry(&mut self.leaf, key, seq, value);
         self.leaf_count += 1;
+        self.max_seq = self.max_seq.max(seq);
+        if value.is_none() {
+            self.tombstones = self.tombstones.saturating_add(1);
+        }
         if self.entries == 0 {
             self.min_key = key.to_vec();
         }
@@ -516,6 +609,8 @@ impl Writer {
             root_len: root.1,
             min_key: self.min_key,
             max_key: self.max_key,
+            max_seq: self.max_seq,
+            tombstones: self.tombstones,
         }))
     }
 }
