@@ -18,6 +18,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+mod maint;
+pub use maint::{CheckReport, RepairReport};
+
 /// How the database is keyed. A database created with a key can only be opened with it.
 #[derive(Clone, Copy)]
 pub enum Key<'a> {
@@ -201,9 +204,12 @@ impl<D: BlockDevice> Database<D> {
         };
         let store = Store::open(fs, &|header| sealer_for(key, Some(header)), cfg.store)?;
         let mut db = Self::assemble(store, *cfg);
-        // An index build cut by power loss: drop the half-built index.
-        if let Err(e) = db.abandon_index_build() {
-            return Err((e, db.into_device()));
+        // An index build cut by power loss: drop the half-built index. (Opened for repair,
+        // an unreadable page is left to the repair.)
+        match db.abandon_index_build() {
+            Ok(()) => {}
+            Err(Error::Corrupt) if cfg.store.salvage => {}
+            Err(e) => return Err((e, db.into_device())),
         }
         Ok(db)
     }
