@@ -14,6 +14,9 @@ use crate::{Error, Result};
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// A batch of live entries (key, value) from a scan.
+type Batch = [(Vec<u8>, Vec<u8>)];
+
 /// What [`Database::check`] found. Counts of problems; zero everywhere is a clean database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -65,7 +68,7 @@ impl<D: BlockDevice> Database<D> {
     fn for_each_batch(
         &mut self,
         prefix: &[u8],
-        f: &mut dyn FnMut(&mut Self, &[(Vec<u8>, Vec<u8>)]) -> Result<()>,
+        f: &mut dyn FnMut(&mut Self, &Batch) -> Result<()>,
     ) -> Result<()> {
         let end = format::prefix_end(prefix);
         let n = self.cfg.iter_batch.max(1);
