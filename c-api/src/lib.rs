@@ -256,7 +256,9 @@ fn strerror(code: i32) -> &'static str {
         CAIRN_ERR_NULL => "NULL argument\0",
         CAIRN_ERR_UTF8 => "string is not valid UTF-8\0",
         CAIRN_ERR_BUFFER_TOO_SMALL => "buffer too small\0",
-        CAIRN_ERR_BUSY => "database busy: called from its own callback, or another transaction is open\0",
+        CAIRN_ERR_BUSY => {
+            "database busy: called from its own callback, or another transaction is open\0"
+        }
         CAIRN_ERR_INTERNAL => "internal error\0",
         _ => "unknown error\0",
     }
