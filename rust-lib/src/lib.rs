@@ -7,7 +7,9 @@
 //! - [`value`]: the document value model, JSON text and limits;
 //! - `format`: pure byte encodings of keys, records, pages, WAL frames and the root record;
 //! - `engine`: the log-structured store (WAL in littlefs attributes, sorted segment files);
-//! - [`db`]: the public database API (collections, documents, key-value namespaces).
+//! - [`db`]: the public database API (collections, documents, key-value namespaces);
+//! - [`backup`]: the backup stream codec (full and incremental, sealed, checked), beside the
+//!   engine: it only needs the crypto envelope and, for raw partitions, a block device.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -15,6 +17,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod backup;
 pub mod crypto;
 pub mod db;
 pub mod engine;
