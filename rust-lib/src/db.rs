@@ -18,7 +18,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+mod backups;
 mod maint;
+pub use backups::{BackupKeySpec, LastBackup, RestoreReport};
 pub use maint::{CheckReport, RepairReport};
 
 /// How the database is keyed. A database created with a key can only be opened with it.
@@ -125,6 +127,8 @@ pub struct Database<D: BlockDevice> {
     schemas: Vec<(u32, Option<Schema>)>,
     /// The field and rule of the last [`Error::SchemaViolation`].
     last_violation: Option<Violation>,
+    /// The platform's random source, if it gave one.
+    random: Option<Box<dyn FnMut(&mut [u8])>>,
 }
 
 fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {
@@ -236,6 +240,7 @@ impl<D: BlockDevice> Database<D> {
             indexes: Vec::new(),
             schemas: Vec::new(),
             last_violation: None,
+            random: None,
         }
     }
 
