@@ -114,6 +114,9 @@ pub struct IndexInfo {
     pub multikey: bool,
 }
 
+/// The platform's random source: fills the buffer with random bytes.
+pub type RandomFn = Box<dyn FnMut(&mut [u8])>;
+
 /// An open database.
 pub struct Database<D: BlockDevice> {
     store: Store<D>,
@@ -128,7 +131,7 @@ pub struct Database<D: BlockDevice> {
     /// The field and rule of the last [`Error::SchemaViolation`].
     last_violation: Option<Violation>,
     /// The platform's random source, if it gave one.
-    random: Option<Box<dyn FnMut(&mut [u8])>>,
+    random: Option<RandomFn>,
 }
 
 fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {

@@ -129,7 +129,7 @@ fn decode_last(b: &[u8]) -> Result<LastBackup> {
 
 impl<D: BlockDevice> Database<D> {
     /// Set the platform's random source (used for the database identity and backup ids).
-    pub fn set_random(&mut self, random: Box<dyn FnMut(&mut [u8])>) {
+    pub fn set_random(&mut self, random: super::RandomFn) {
         self.random = Some(random);
     }
 
