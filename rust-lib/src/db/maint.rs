@@ -182,6 +182,19 @@ impl<D: BlockDevice> Database<D> {
         })
     }
 
+    /// One bounded step of compaction (one merge of segments); returns whether another step
+    /// would merge more. A background task calls it until false; [`Database::compact`] does
+    /// all steps at once.
+    pub fn compact_step(&mut self) -> Result<bool> {
+        self.store.compact_step()
+    }
+
+    /// Deletions waiting to be reclaimed, as a percentage of stored entries (an estimate; a
+    /// full merge runs by itself past `StoreConfig::auto_compact_percent`).
+    pub fn garbage_percent(&self) -> u8 {
+        self.store.garbage_percent()
+    }
+
     /// Open a database whose WAL may hold frames that fail authentication: they (and the
     /// frames after them) are dropped instead of failing the open. Follow with
     /// [`Database::repair`].
