@@ -973,11 +973,14 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
-        let add = key.len() + value.as_ref().map_or(0, |v| v.len()) + 8;
-        if self.bytes + add > self.db.store.max_commit_bytes() {
+        let cost = |v: &Option<Vec<u8>>| key.len() + v.as_ref().map_or(0, |v| v.len()) + 8;
+        // A key written again (a collection's metadata in a batch) replaces its earlier cost.
+        let earlier = self.ws.get(&key).map_or(0, cost);
+        let bytes = self.bytes.saturating_sub(earlier) + cost(&value);
+        if bytes > self.db.store.max_commit_bytes() {
             return Err(Error::TxnTooLarge);
         }
-        self.bytes += add;
+        self.bytes = bytes;
         self.ws.insert(key, value);
         Ok(())
     }
