@@ -665,15 +665,21 @@ impl<D: BlockDevice> Database<D> {
     }
 
     /// Apply `patch` (`$set $unset $inc $push $pull`) to every matching document, atomically:
-    /// all of them or none. Returns how many were updated.
+    /// all of them or none. Returns how many were updated (in a capped collection, a match
+    /// evicted by the growth of an earlier one is not updated).
     pub fn update_many(&mut self, coll: &str, filter: &Value, patch: &Value) -> Result<u64> {
         let compiled = Filter::from_value(filter, &self.filter_limits())?;
         self.transaction(|t| {
             let ids = t.matching_ids(coll, &compiled, Some(filter))?;
+            let mut n = 0u64;
             for id in &ids {
+                if !t.still_there(coll, *id)? {
+                    continue;
+                }
                 t.patch(coll, *id, patch)?;
+                n += 1;
             }
-            Ok(ids.len() as u64)
+            Ok(n)
         })
     }
 

@@ -381,6 +381,52 @@ fn growth_by_replace_and_patch_evicts_the_oldest_others() {
 }
 
 #[test]
+fn update_many_skips_matches_evicted_by_an_earlier_growth() {
+    let mut db = fresh();
+    db.create_collection_with("u", &caps(None, Some(300)))
+        .unwrap();
+    indexed(&mut db, "u");
+    let mut m = Capped {
+        max_bytes: Some(300),
+        ..Capped::default()
+    };
+    // `n` falls as `_id` rises: the index on `n` hands the matches over newest first.
+    for i in 1..=6u64 {
+        let body = doc(100 - i, 0);
+        let size = size_of(&mut db, &body);
+        db.insert("u", &body).unwrap();
+        m.insert(i, size);
+    }
+    assert_eq!(m.ids(), vec![1, 2, 3, 4, 5, 6]);
+    // Growing the newest match first evicts the oldest ones before they are reached.
+    let plan = db
+        .explain("u", &json(r#"{"n":{"$lte":97}}"#), &FindOptions::default())
+        .unwrap();
+    assert_eq!(
+        plan.as_map().unwrap().get("index"),
+        Some(&Value::Str("n".into()))
+    );
+    let set = json(&format!(r#"{{"$set":{{"pad":"{}"}}}}"#, "v".repeat(60)));
+    let n = db
+        .update_many("u", &json(r#"{"n":{"$lte":97}}"#), &set)
+        .unwrap();
+    let mut updated = 0;
+    for id in (3..=6u64).rev() {
+        if m.ids().contains(&id) {
+            let mut body = doc(100 - id, 0).as_map().unwrap().clone();
+            body.insert("pad".into(), Value::Str("v".repeat(60)));
+            let size = size_of(&mut db, &Value::Map(body));
+            m.resize(id, size);
+            updated += 1;
+        }
+    }
+    assert_eq!(n, updated);
+    assert!(n < 4, "no match was evicted");
+    check(&mut db, "u", &m, "after update_many");
+    indexes_agree(&mut db, "u");
+}
+
+#[test]
 fn byte_totals_are_exact_in_uncapped_collections_too() {
     let mut db = fresh();
     let mut rng = Rng(3);

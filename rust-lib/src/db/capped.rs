@@ -153,6 +153,18 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(())
     }
 
+    /// Whether document `id` of `coll` still exists, when an earlier write of this transaction
+    /// may have evicted it (always true outside capped collections, without a read).
+    pub(super) fn still_there(&mut self, coll: &str, id: u64) -> Result<bool> {
+        let Some(cid) = self.collection_id(coll)? else {
+            return Ok(false);
+        };
+        if !self.meta(cid)?.is_capped() {
+            return Ok(true);
+        }
+        Ok(self.read(&format::doc_key(cid, id))?.is_some())
+    }
+
     /// The live document with the lowest `_id` from `from` on, other than `keep`.
     fn oldest_doc(&mut self, cid: u32, from: u64, keep: u64) -> Result<Option<(u64, Vec<u8>)>> {
         let end = format::docs_end(cid);
