@@ -24,7 +24,7 @@ use common::*;
 use std::collections::BTreeMap;
 
 const BLOCKS: u32 = 96;
-const OPS: usize = 240;
+const OPS: usize = 192;
 /// Reopen (a checkpoint for the cut runs) every this many operations.
 const PHASE: usize = 12;
 
