@@ -19,9 +19,22 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 mod backups;
+mod batch;
+mod capped;
+mod events;
 mod maint;
+mod stats;
+
 pub use backups::{BackupKeySpec, LastBackup, RestoreReport};
 pub use maint::{CheckReport, RepairReport};
+
+use capped::check_fits;
+pub use capped::{CollStats, CollectionOptions};
+pub use events::{
+    Event, Level, EVENTS, EVENT_BACKUP, EVENT_CORRUPTION, EVENT_REKEY, EVENT_REPAIR, EVENT_RESTORE,
+    MAX_EVENT_MSG,
+};
+pub use stats::{OpStat, OpStats, Space, Statistics, Wear};
 
 /// How the database is keyed. A database created with a key can only be opened with it.
 #[derive(Clone, Copy)]
@@ -58,6 +71,9 @@ pub struct Config {
     pub iter_batch: usize,
     /// Most documents a find holds to sort in memory when no index gives the order.
     pub max_sort_docs: usize,
+    /// Capacity (documents) of the event log [`EVENTS`], fixed when the log is first written;
+    /// 0 turns the event log off.
+    pub event_log_docs: u64,
 }
 
 impl Default for Config {
@@ -77,6 +93,7 @@ impl Default for Config {
             max_value_len: 1024,
             iter_batch: 16,
             max_sort_docs: 64,
+            event_log_docs: 64,
         }
     }
 }
@@ -132,6 +149,12 @@ pub struct Database<D: BlockDevice> {
     last_violation: Option<Violation>,
     /// The platform's random source, if it gave one.
     random: Option<RandomFn>,
+    /// Integrity checks since open that found problems.
+    corruption_events: u32,
+    /// Operation counters since open (RAM only).
+    ops: OpStats,
+    /// The clock reading at the start of the operation in progress: its `_ts` stamp.
+    op_t0: Option<u64>,
 }
 
 fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {
@@ -244,6 +267,9 @@ impl<D: BlockDevice> Database<D> {
             schemas: Vec::new(),
             last_violation: None,
             random: None,
+            corruption_events: 0,
+            ops: OpStats::default(),
+            op_t0: None,
         }
     }
 
@@ -313,7 +339,10 @@ impl<D: BlockDevice> Database<D> {
     pub fn rekey(&mut self, new_key: &Key<'_>) -> Result<()> {
         let sealer = sealer_for(new_key, None)?;
         let header = new_header(new_key, &sealer);
-        self.store.rekey(sealer, header)
+        self.store.rekey(sealer, header)?;
+        // Best effort: the rekey is done whether or not its event can be written.
+        let _ = self.log_event(Level::Info, EVENT_REKEY, "database rekeyed");
+        Ok(())
     }
 
     /// Run `f` as one atomic transaction: committed if it returns Ok, discarded otherwise.
@@ -334,7 +363,10 @@ impl<D: BlockDevice> Database<D> {
     }
 
     fn now(&mut self) -> u64 {
-        let t = self.clock.as_mut().map_or(0, |c| c());
+        let t = match self.op_t0 {
+            Some(t) => t,
+            None => self.clock.as_mut().map_or(0, |c| c()),
+        };
         self.last_ts = self.last_ts.max(t);
         self.last_ts
     }
@@ -492,6 +524,7 @@ impl<D: BlockDevice> Database<D> {
             }
             None => None,
         };
+        check_user_name(coll)?;
         self.transaction(|t| {
             let cid = match t.collection_id(coll)? {
                 Some(id) => id,
@@ -652,15 +685,21 @@ impl<D: BlockDevice> Database<D> {
     }
 
     /// Apply `patch` (`$set $unset $inc $push $pull`) to every matching document, atomically:
-    /// all of them or none. Returns how many were updated.
+    /// all of them or none. Returns how many were updated (in a capped collection, a match
+    /// evicted by the growth of an earlier one is not updated).
     pub fn update_many(&mut self, coll: &str, filter: &Value, patch: &Value) -> Result<u64> {
         let compiled = Filter::from_value(filter, &self.filter_limits())?;
         self.transaction(|t| {
             let ids = t.matching_ids(coll, &compiled, Some(filter))?;
+            let mut n = 0u64;
             for id in &ids {
+                if !t.still_there(coll, *id)? {
+                    continue;
+                }
                 t.patch(coll, *id, patch)?;
+                n += 1;
             }
-            Ok(ids.len() as u64)
+            Ok(n)
         })
     }
 
@@ -705,6 +744,7 @@ impl<D: BlockDevice> Database<D> {
         if let Some(p) = spec.partial {
             Filter::from_value(p, &self.filter_limits())?;
         }
+        check_user_name(coll)?;
         // A build that failed earlier in this session and whose clean-up failed too: drop it
         // now, or the new build's marker would replace its marker and expose it half-built.
         self.abandon_index_build()?;
@@ -805,6 +845,7 @@ impl<D: BlockDevice> Database<D> {
 
     /// Drop an index. [`Error::NotFound`] if `coll` has no index `name`.
     pub fn drop_index(&mut self, coll: &str, name: &str) -> Result<()> {
+        check_user_name(coll)?;
         self.transaction(|t| {
             let cid = t.collection_id(coll)?.ok_or(Error::NotFound)?;
             let def = t
@@ -881,6 +922,16 @@ pub struct IndexSpec<'a> {
     pub partial: Option<&'a Value>,
 }
 
+/// Names starting with `_` belong to the system (the event log [`EVENTS`]): users read them
+/// but do not write them.
+fn check_user_name(name: &str) -> Result<()> {
+    if name.starts_with('_') {
+        Err(Error::InvalidName)
+    } else {
+        Ok(())
+    }
+}
+
 /// The catalog key of collection `cid`'s schema.
 fn schema_key(cid: u32) -> Vec<u8> {
     format::catalog_key(format::CAT_SCHEMA, &cid.to_be_bytes())
@@ -928,7 +979,13 @@ impl<D: BlockDevice> Txn<'_, D> {
             self.db.indexes.clear();
             self.db.schemas.clear();
         }
-        self.db.store.commit(self.ws)
+        if self.ws.is_empty() {
+            return Ok(());
+        }
+        let t0 = self.db.op_start();
+        let r = self.db.store.commit(self.ws);
+        self.db.op_end(stats::OpClass::Commit, t0, r.is_err());
+        r
     }
 
     /// Discard the transaction (the same as dropping it).
@@ -942,11 +999,14 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
-        let add = key.len() + value.as_ref().map_or(0, |v| v.len()) + 8;
-        if self.bytes + add > self.db.store.max_commit_bytes() {
+        let cost = |v: &Option<Vec<u8>>| key.len() + v.as_ref().map_or(0, |v| v.len()) + 8;
+        // A key written again (a collection's metadata in a batch) replaces its earlier cost.
+        let earlier = self.ws.get(&key).map_or(0, cost);
+        let bytes = self.bytes.saturating_sub(earlier) + cost(&value);
+        if bytes > self.db.store.max_commit_bytes() {
             return Err(Error::TxnTooLarge);
         }
-        self.bytes += add;
+        self.bytes = bytes;
         self.ws.insert(key, value);
         Ok(())
     }
@@ -1019,13 +1079,7 @@ impl<D: BlockDevice> Txn<'_, D> {
 
     fn new_collection(&mut self, name: &str) -> Result<u32> {
         let id = self.create_catalog(format::CAT_COLLECTION, name)?;
-        self.set_meta(
-            id,
-            CollMeta {
-                next_id: 1,
-                count: 0,
-            },
-        )?;
+        self.set_meta(id, CollMeta::default())?;
         Ok(id)
     }
 
@@ -1040,10 +1094,7 @@ impl<D: BlockDevice> Txn<'_, D> {
     fn meta(&mut self, coll: u32) -> Result<CollMeta> {
         match self.read(&format::coll_meta_key(coll))? {
             Some(v) => CollMeta::decode(&v),
-            None => Ok(CollMeta {
-                next_id: 1,
-                count: 0,
-            }),
+            None => Ok(CollMeta::default()),
         }
     }
 
@@ -1052,6 +1103,7 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     pub fn create_collection(&mut self, name: &str) -> Result<()> {
+        check_user_name(name)?;
         if self.collection_id(name)?.is_some() {
             return Err(Error::Exists);
         }
@@ -1061,6 +1113,7 @@ impl<D: BlockDevice> Txn<'_, D> {
     /// Drop a collection: its name goes now; its documents become unreachable at once and their
     /// space is reclaimed by the next full merge.
     pub fn drop_collection(&mut self, name: &str) -> Result<()> {
+        check_user_name(name)?;
         let id = self.collection_id(name)?.ok_or(Error::NotFound)?;
         for def in self.indexes(id)? {
             self.forget_index(id, &def)?;
@@ -1111,8 +1164,17 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(Value::Map(doc))
     }
 
-    /// Insert a document (a map); returns its new `_id`.
+    /// Insert a document (a map); returns its new `_id`. In a capped collection the oldest
+    /// documents make room in the same commit.
     pub fn insert(&mut self, coll: &str, doc: &Value) -> Result<u64> {
+        self.timed(stats::OpClass::Insert, |t| {
+            check_user_name(coll)?;
+            t.insert_doc(coll, doc)
+        })
+    }
+
+    /// [`Txn::insert`] without the reserved-name check (the system's own collections).
+    fn insert_doc(&mut self, coll: &str, doc: &Value) -> Result<u64> {
         let raw = self.encode_doc(doc, 1)?;
         let cid = match self.collection_id(coll)? {
             Some(id) => id,
@@ -1122,14 +1184,21 @@ impl<D: BlockDevice> Txn<'_, D> {
         let mut m = self.meta(cid)?;
         let id = m.next_id;
         m.next_id = id.checked_add(1).ok_or(Error::NoSpace)?;
-        m.count += 1;
+        check_fits(&m, &raw)?;
+        m.count = m.count.saturating_add(1);
+        m.bytes = m.bytes.saturating_add(raw.len() as u64);
         self.update_indexes(cid, id, None, Some(&raw))?;
         self.write(format::doc_key(cid, id), Some(raw))?;
+        self.evict_over_caps(cid, &mut m, id)?;
         self.set_meta(cid, m)?;
         Ok(id)
     }
 
     pub fn get(&mut self, coll: &str, id: u64) -> Result<Option<Value>> {
+        self.timed(stats::OpClass::Read, |t| t.get_doc(coll, id))
+    }
+
+    fn get_doc(&mut self, coll: &str, id: u64) -> Result<Option<Value>> {
         let Some(cid) = self.collection_id(coll)? else {
             return Ok(None);
         };
@@ -1193,36 +1262,57 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok((cid, raw, ver, body))
     }
 
+    /// Replace a document's body. In a capped collection, growth past `max_bytes` evicts the
+    /// oldest other documents in the same commit.
     pub fn replace(&mut self, coll: &str, id: u64, doc: &Value) -> Result<()> {
+        self.timed(stats::OpClass::Update, |t| {
+            check_user_name(coll)?;
+            t.replace_doc(coll, id, doc)
+        })
+    }
+
+    fn replace_doc(&mut self, coll: &str, id: u64, doc: &Value) -> Result<()> {
         let (cid, old, ver, _) = self.current(coll, id)?;
         self.validate(cid, doc)?;
         let raw = self.encode_doc(doc, ver.saturating_add(1))?;
-        self.update_indexes(cid, id, Some(&old), Some(&raw))?;
-        self.write(format::doc_key(cid, id), Some(raw))
+        self.rewrite_doc(cid, id, &old, raw)
     }
 
+    /// Apply a patch to a document (see [`Database::patch`]); growth evicts as
+    /// [`Txn::replace`] does.
     pub fn patch(&mut self, coll: &str, id: u64, patch: &Value) -> Result<()> {
+        self.timed(stats::OpClass::Update, |t| {
+            check_user_name(coll)?;
+            t.patch_doc(coll, id, patch)
+        })
+    }
+
+    fn patch_doc(&mut self, coll: &str, id: u64, patch: &Value) -> Result<()> {
         let (cid, old, ver, mut body) = self.current(coll, id)?;
         value::apply_patch(&mut body, patch, self.db.cfg.max_depth)?;
         let body = Value::Map(body);
         self.validate(cid, &body)?;
         let raw = self.encode_doc(&body, ver.saturating_add(1))?;
-        self.update_indexes(cid, id, Some(&old), Some(&raw))?;
-        self.write(format::doc_key(cid, id), Some(raw))
+        self.rewrite_doc(cid, id, &old, raw)
     }
 
+    /// Delete a document; returns whether it existed.
     pub fn delete(&mut self, coll: &str, id: u64) -> Result<bool> {
+        self.timed(stats::OpClass::Delete, |t| {
+            check_user_name(coll)?;
+            t.delete_doc(coll, id)
+        })
+    }
+
+    fn delete_doc(&mut self, coll: &str, id: u64) -> Result<bool> {
         let Some(cid) = self.collection_id(coll)? else {
             return Ok(false);
         };
-        let key = format::doc_key(cid, id);
-        let Some(old) = self.read(&key)? else {
+        let Some(old) = self.read(&format::doc_key(cid, id))? else {
             return Ok(false);
         };
-        self.update_indexes(cid, id, Some(&old), None)?;
         let mut m = self.meta(cid)?;
-        m.count = m.count.saturating_sub(1);
-        self.write(key, None)?;
+        self.remove_doc(cid, id, &old, &mut m)?;
         self.set_meta(cid, m)?;
         Ok(true)
     }
@@ -1239,6 +1329,19 @@ impl<D: BlockDevice> Txn<'_, D> {
 
     /// Find inside this transaction (it sees its own writes). See [`Database::find`].
     pub fn find(
+        &mut self,
+        coll: &str,
+        filter: &Filter,
+        query: Option<&Value>,
+        opts: &FindOptions,
+        f: &mut dyn FnMut(Value) -> Result<bool>,
+    ) -> Result<()> {
+        self.timed(stats::OpClass::Find, |t| {
+            t.find_docs(coll, filter, query, opts, f)
+        })
+    }
+
+    fn find_docs(
         &mut self,
         coll: &str,
         filter: &Filter,
@@ -1617,7 +1720,15 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(())
     }
 
+    /// Store `value` under `key` in namespace `ns` (created if needed).
     pub fn kv_put(&mut self, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.timed(stats::OpClass::Update, |t| {
+            check_user_name(ns)?;
+            t.kv_put_entry(ns, key, value)
+        })
+    }
+
+    fn kv_put_entry(&mut self, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_kv(key, Some(value))?;
         let nid = match self.namespace_id(ns)? {
             Some(id) => id,
@@ -1626,7 +1737,12 @@ impl<D: BlockDevice> Txn<'_, D> {
         self.write(format::kv_key(nid, key), Some(value.to_vec()))
     }
 
+    /// The value under `key` in `ns`.
     pub fn kv_get(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.timed(stats::OpClass::Read, |t| t.kv_get_entry(ns, key))
+    }
+
+    fn kv_get_entry(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.check_kv(key, None)?;
         let Some(nid) = self.namespace_id(ns)? else {
             return Ok(None);
@@ -1634,7 +1750,15 @@ impl<D: BlockDevice> Txn<'_, D> {
         self.read(&format::kv_key(nid, key))
     }
 
+    /// Delete `key` from `ns`; returns whether it existed.
     pub fn kv_delete(&mut self, ns: &str, key: &[u8]) -> Result<bool> {
+        self.timed(stats::OpClass::Delete, |t| {
+            check_user_name(ns)?;
+            t.kv_delete_entry(ns, key)
+        })
+    }
+
+    fn kv_delete_entry(&mut self, ns: &str, key: &[u8]) -> Result<bool> {
         self.check_kv(key, None)?;
         let Some(nid) = self.namespace_id(ns)? else {
             return Ok(false);

@@ -210,27 +210,76 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // Records stored under keys.
 
-/// A collection's catalog value and its metadata record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A collection's metadata record (under [`coll_meta_key`]): its id counter, its exact totals
+/// and its caps. Written in the same commit as every document write of the collection, so the
+/// totals always agree with the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollMeta {
+    /// The `_id` the next insert takes (ids are never reused).
     pub next_id: u64,
+    /// Documents stored.
     pub count: u64,
+    /// Sum of the stored record lengths (header + encoded body) of the documents.
+    pub bytes: u64,
+    /// Documents removed by a cap since the collection was created.
+    pub evicted: u64,
+    /// No document has a lower `_id` (a lower bound, raised by eviction): where the search
+    /// for the oldest document starts, so it does not walk over the tombstones of evicted ones.
+    pub first_id: u64,
+    /// Most documents kept (0: no cap).
+    pub max_docs: u64,
+    /// Most bytes (as `bytes` counts them) kept (0: no cap).
+    pub max_bytes: u64,
+}
+
+impl Default for CollMeta {
+    fn default() -> Self {
+        CollMeta {
+            next_id: 1,
+            count: 0,
+            bytes: 0,
+            evicted: 0,
+            first_id: 1,
+            max_docs: 0,
+            max_bytes: 0,
+        }
+    }
 }
 
 impl CollMeta {
+    /// Whether a cap applies to the collection.
+    pub fn is_capped(&self) -> bool {
+        self.max_docs != 0 || self.max_bytes != 0
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(12);
-        put_varint(&mut v, self.next_id);
-        put_varint(&mut v, self.count);
+        let mut v = Vec::with_capacity(24);
+        for x in [
+            self.next_id,
+            self.count,
+            self.bytes,
+            self.evicted,
+            self.first_id,
+            self.max_docs,
+            self.max_bytes,
+        ] {
+            put_varint(&mut v, x);
+        }
         v
     }
+
     pub fn decode(b: &[u8]) -> Result<Self> {
         let mut r = Reader::new(b);
         let m = CollMeta {
             next_id: r.varint()?,
             count: r.varint()?,
+            bytes: r.varint()?,
+            evicted: r.varint()?,
+            first_id: r.varint()?,
+            max_docs: r.varint()?,
+            max_bytes: r.varint()?,
         };
-        if !r.is_empty() {
+        if !r.is_empty() || m.first_id > m.next_id || m.count >= m.next_id {
             return Err(Error::Corrupt);
         }
         Ok(m)
@@ -715,6 +764,35 @@ mod tests {
         assert_eq!(Manifest::decode(&b, 0), Err(Error::Corrupt));
         for cut in 0..b.len() {
             assert!(Manifest::decode(&b[..cut], 8).is_err());
+        }
+    }
+
+    #[test]
+    fn coll_meta_round_trip_and_rejects_garbage() {
+        let m = CollMeta {
+            next_id: 300,
+            count: 64,
+            bytes: 5000,
+            evicted: 235,
+            first_id: 236,
+            max_docs: 64,
+            max_bytes: 0,
+        };
+        let b = m.encode();
+        assert_eq!(CollMeta::decode(&b).unwrap(), m);
+        assert!(m.is_capped() && !CollMeta::default().is_capped());
+        for cut in 0..b.len() {
+            assert_eq!(CollMeta::decode(&b[..cut]), Err(Error::Corrupt));
+        }
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(CollMeta::decode(&long), Err(Error::Corrupt));
+        // Totals that cannot be: more documents than ids ever issued, a start past the end.
+        for bad in [
+            CollMeta { count: 300, ..m },
+            CollMeta { first_id: 301, ..m },
+        ] {
+            assert_eq!(CollMeta::decode(&bad.encode()), Err(Error::Corrupt));
         }
     }
 

@@ -6,7 +6,7 @@
 //! of the chain to the store, which writes it as a segment beside the live data and switches the
 //! root record once, after the last stream's trailer verified.
 
-use super::Database;
+use super::{Database, Level, EVENT_BACKUP, EVENT_RESTORE};
 use crate::backup::{
     check_link, BackupBase, BackupHeader, BackupInfo, BackupKey, BackupKind, BackupParams,
     BackupReader, BackupSink, BackupSource, BackupWriter, DEFAULT_CHUNK_SIZE, ID_LEN,
@@ -93,6 +93,13 @@ impl<'a> KeyHolder<'a> {
                 iterations: *iterations,
             },
         }
+    }
+}
+
+fn kind_name(k: BackupKind) -> &'static str {
+    match k {
+        BackupKind::Full => "full",
+        BackupKind::Incremental => "incremental",
     }
 }
 
@@ -265,11 +272,19 @@ impl<D: BlockDevice> Database<D> {
             backup_id: info.header.backup_id,
             created: info.header.created,
         };
+        let msg = alloc::format!(
+            "{} backup to seq {} ({} records, {} bytes)",
+            kind_name(info.header.kind),
+            end_seq,
+            info.records,
+            info.stream_len
+        );
         self.transaction(|t| {
             t.write(
                 format::catalog_key(CAT_LAST_BACKUP, &[]),
                 Some(encode_last(&last)),
-            )
+            )?;
+            t.log_event(Level::Info, EVENT_BACKUP, &msg)
         })?;
         Ok(info)
     }
@@ -319,11 +334,18 @@ impl<D: BlockDevice> Database<D> {
             backup_id: last.backup_id,
             created: last.created,
         };
+        let msg = alloc::format!(
+            "restored {} backups to seq {} ({} records)",
+            n,
+            last.end_seq,
+            records
+        );
         self.transaction(|t| {
             t.write(
                 format::catalog_key(CAT_LAST_BACKUP, &[]),
                 Some(encode_last(&lb)),
-            )
+            )?;
+            t.log_event(Level::Info, EVENT_RESTORE, &msg)
         })?;
         Ok(RestoreReport {
             streams: n as u32,

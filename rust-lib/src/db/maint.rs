@@ -5,7 +5,7 @@
 //! a document that produces it. RAM stays at one scan batch plus one document.
 //! `repair` salvages what the store can read, recounts collections and rebuilds every index.
 
-use super::{building_key, building_value, Database};
+use super::{building_key, building_value, Database, Level, EVENT_CORRUPTION, EVENT_REPAIR};
 use crate::engine::StoreCheck;
 use crate::flash::BlockDevice;
 use crate::format;
@@ -28,7 +28,8 @@ pub struct CheckReport {
     pub index_entries: u64,
     /// Documents whose bytes authenticate but do not decode.
     pub unreadable_documents: u64,
-    /// Collections whose stored document count differs from the documents present.
+    /// Collections whose stored document count or byte total differs from the documents
+    /// present.
     pub count_mismatches: u32,
     /// Index entries a document should have and the index lacks.
     pub missing_index_entries: u64,
@@ -99,8 +100,9 @@ impl<D: BlockDevice> Database<D> {
         Ok(out)
     }
 
-    /// Walk the whole database and report every inconsistency found. Reading only; a page
-    /// that fails authentication is counted, not fatal.
+    /// Walk the whole database and report every inconsistency found. A page that fails
+    /// authentication is counted, not fatal. It writes nothing, except an event in the event
+    /// log when it finds a problem (best effort).
     pub fn check(&mut self) -> Result<CheckReport> {
         let mut r = CheckReport {
             store: self.store.check()?,
@@ -110,7 +112,7 @@ impl<D: BlockDevice> Database<D> {
             r.collections += 1;
             let defs = self.begin().indexes(cid)?;
             r.indexes += defs.len() as u32;
-            let mut present = 0u64;
+            let (mut present, mut bytes) = (0u64, 0u64);
             let meta_key = format::coll_meta_key(cid);
             let prefix = format::doc_prefix(cid);
             let res = self.for_each_batch(&prefix, &mut |db, batch| {
@@ -120,6 +122,7 @@ impl<D: BlockDevice> Database<D> {
                     }
                     let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
                     present += 1;
+                    bytes = bytes.saturating_add(raw.len() as u64);
                     let t = db.begin();
                     if t.decode_doc(id, raw).is_err() {
                         r.unreadable_documents += 1;
@@ -147,7 +150,8 @@ impl<D: BlockDevice> Database<D> {
                 Err(e) => return Err(e),
             }
             r.documents += present;
-            if self.begin().meta(cid)?.count != present {
+            let meta = self.begin().meta(cid)?;
+            if meta.count != present || meta.bytes != bytes {
                 r.count_mismatches += 1;
             }
             for def in &defs {
@@ -165,6 +169,19 @@ impl<D: BlockDevice> Database<D> {
                     Err(e) => return Err(e),
                 }
             }
+        }
+        if !r.is_clean() {
+            let msg = alloc::format!(
+                "check: {} bad pages, {} inconsistencies, {} unreadable docs, {} count, {} missing and {} stray index entries",
+                r.store.bad_pages,
+                r.store.inconsistencies + r.store.missing_files,
+                r.unreadable_documents,
+                r.count_mismatches,
+                r.missing_index_entries,
+                r.stray_index_entries
+            );
+            self.corruption_events = self.corruption_events.saturating_add(1);
+            let _ = self.log_event(Level::Warn, EVENT_CORRUPTION, &msg);
         }
         Ok(r)
     }
@@ -223,7 +240,7 @@ impl<D: BlockDevice> Database<D> {
         self.release_caches()?;
         for (_, cid) in self.collection_ids()? {
             // Documents that do not decode go, then the count is made true.
-            let mut present = 0u64;
+            let (mut present, mut bytes) = (0u64, 0u64);
             let mut bad: Vec<u64> = Vec::new();
             let meta_key = format::coll_meta_key(cid);
             let prefix = format::doc_prefix(cid);
@@ -237,6 +254,7 @@ impl<D: BlockDevice> Database<D> {
                         bad.push(id);
                     } else {
                         present += 1;
+                        bytes = bytes.saturating_add(raw.len() as u64);
                     }
                     // Bound RAM: remove as we go in small commits.
                     if bad.len() >= 16 {
@@ -249,10 +267,11 @@ impl<D: BlockDevice> Database<D> {
             self.remove_raw_docs(cid, &mut bad)?;
             let fixed = self.transaction(|t| {
                 let mut m = t.meta(cid)?;
-                if m.count == present {
+                if m.count == present && m.bytes == bytes {
                     return Ok(false);
                 }
                 m.count = present;
+                m.bytes = bytes;
                 t.set_meta(cid, m)?;
                 Ok(true)
             })?;
@@ -267,6 +286,16 @@ impl<D: BlockDevice> Database<D> {
             }
         }
         self.store.compact()?;
+        let msg = alloc::format!(
+            "repair: {} pages and {} frames quarantined, {} docs removed, {} counts fixed, {} indexes rebuilt, {} dropped",
+            rep.pages_quarantined,
+            rep.frames_dropped,
+            rep.documents_removed,
+            rep.counts_fixed,
+            rep.indexes_rebuilt,
+            rep.indexes_dropped
+        );
+        let _ = self.log_event(Level::Warn, EVENT_REPAIR, &msg);
         Ok(rep)
     }
 
@@ -420,7 +449,7 @@ mod tests {
             stray.extend_from_slice(&999u64.to_be_bytes());
             t.write(stray, Some(Vec::new()))?;
             let mut m = t.meta(cid)?;
-            m.count += 5;
+            m.count -= 5;
             t.set_meta(cid, m)
         })
         .unwrap();
@@ -489,7 +518,9 @@ mod tests {
         // Everything outside the lost page is still there, and counts agree with it.
         let left = db.count("r").unwrap() + db.count("s").unwrap();
         assert!(left > 90 && left < 119, "{left}");
-        assert_eq!(r.documents, left);
+        // The check and the repair each logged an event.
+        assert_eq!(db.count(crate::db::EVENTS).unwrap(), 2);
+        assert_eq!(r.documents, left + 2);
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub trait BlockDevice {
     fn sync(&mut self) -> Result<(), FlashError> {
         Ok(())
     }
+    /// Erase cycles `block` has been through, for wear statistics; `None` when the device does
+    /// not track it (or `block` is out of range).
+    fn erase_count(&self, block: u32) -> Option<u32> {
+        let _ = block;
+        None
+    }
 }
 
 impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
@@ -83,6 +89,9 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
     fn sync(&mut self) -> Result<(), FlashError> {
         (**self).sync()
     }
+    fn erase_count(&self, block: u32) -> Option<u32> {
+        (**self).erase_count(block)
+    }
 }
 
 impl<D: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<D> {
@@ -100,6 +109,9 @@ impl<D: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<D> {
     }
     fn sync(&mut self) -> Result<(), FlashError> {
         (**self).sync()
+    }
+    fn erase_count(&self, block: u32) -> Option<u32> {
+        (**self).erase_count(block)
     }
 }
 

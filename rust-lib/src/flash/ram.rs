@@ -1,5 +1,6 @@
-//! A volatile in-memory flash: the in-RAM database mode. No checks, no counters
-//! (the strict simulation with counters and power cuts is `SimFlash`).
+//! A volatile in-memory flash: the in-RAM database mode. No checks; one erase counter per
+//! block (4 bytes each, for wear statistics), no other counters (the strict simulation with
+//! counters and power cuts is `SimFlash`).
 
 use super::check::{locate_usize, try_filled};
 use super::{BlockDevice, FlashError, Geometry};
@@ -9,6 +10,7 @@ use alloc::vec::Vec;
 pub struct RamFlash {
     geometry: Geometry,
     data: Vec<u8>,
+    erases: Vec<u32>,
 }
 
 impl RamFlash {
@@ -21,6 +23,7 @@ impl RamFlash {
         Some(RamFlash {
             geometry,
             data: try_filled(len, 0xFF)?,
+            erases: try_filled(usize::try_from(geometry.block_count).ok()?, 0)?,
         })
     }
 
@@ -47,6 +50,9 @@ impl BlockDevice for RamFlash {
     fn geometry(&self) -> Geometry {
         self.geometry
     }
+    fn erase_count(&self, block: u32) -> Option<u32> {
+        self.erases.get(usize::try_from(block).ok()?).copied()
+    }
     fn read(&mut self, block: u32, off: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         let r = self.range(block, off, buf.len())?;
         buf.copy_from_slice(self.data.get(r).ok_or(FlashError::Io)?);
@@ -69,6 +75,12 @@ impl BlockDevice for RamFlash {
         let len = usize::try_from(self.geometry.block_size).map_err(|_| FlashError::Io)?;
         let r = self.range(block, 0, len)?;
         self.data.get_mut(r).ok_or(FlashError::Io)?.fill(0xFF);
+        if let Some(c) = usize::try_from(block)
+            .ok()
+            .and_then(|b| self.erases.get_mut(b))
+        {
+            *c = c.saturating_add(1);
+        }
         Ok(())
     }
 }

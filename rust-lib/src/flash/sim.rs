@@ -341,6 +341,10 @@ impl BlockDevice for SimFlash {
         self.geometry
     }
 
+    fn erase_count(&self, block: u32) -> Option<u32> {
+        self.erase_counts.get(usize::try_from(block).ok()?).copied()
+    }
+
     fn read(&mut self, block: u32, off: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         if self.power_cut {
             return Err(FlashError::Io);
