@@ -412,9 +412,14 @@ pub fn frame_aad(header: &[u8; FRAME_HEADER]) -> [u8; 4 + FRAME_HEADER] {
 //   kind u8 | count u16 LE | entries
 // leaf entry:     key blob | flag u8 (0 put, 1 tombstone) | [value blob]
 // internal entry: first-key blob | child offset varint | child length varint
+// A compressed page (feature `compress`) sets PAGE_COMPRESSED in the kind byte and stores
+//   kind | 0x80 u8 | count u16 LE | entries length varint | LZ4 block of the entries
 
 pub const PAGE_LEAF: u8 = 0;
 pub const PAGE_INTERNAL: u8 = 1;
+/// Flag in the (sealed, so authenticated) kind byte: the entries are an LZ4 block preceded by
+/// their uncompressed length as a varint.
+pub const PAGE_COMPRESSED: u8 = 0x80;
 pub const PAGE_HEADER: usize = 3;
 pub const PAGE_LEN_PREFIX: usize = 4;
 

@@ -3,11 +3,14 @@
 //! and a static B+tree of internal pages (written bottom-up as leaves fill) indexes them, with
 //! its root written last. A point lookup reads one page per tree level; a scan reads leaves in
 //! file order and skips internal pages.
+//!
+//! With the feature `compress`, a page whose entries shrink under LZ4 is stored compressed (a
+//! flag in its sealed kind byte); every reader goes through [`read_page`], which expands it.
 
 use crate::crypto::Sealer;
 use crate::flash::BlockDevice;
 use crate::format::{
-    self, Reader, SegMeta, PAGE_HEADER, PAGE_INTERNAL, PAGE_LEAF, PAGE_LEN_PREFIX,
+    self, Reader, SegMeta, PAGE_COMPRESSED, PAGE_HEADER, PAGE_INTERNAL, PAGE_LEAF, PAGE_LEN_PREFIX,
 };
 use crate::lfs::{FileId, Fs};
 use crate::{Error, Result};
@@ -70,16 +73,187 @@ pub fn read_page<D: BlockDevice>(
     if got != len {
         return Err(Error::Corrupt);
     }
-    let prefix = buf.get(..PAGE_LEN_PREFIX).ok_or(Error::Corrupt)?;
-    let stored = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-    if stored != len {
+    open_record(sealer, file, off, max_record, buf, COMPRESS)
+}
+
+/// Whether this build writes compressed pages and can read them.
+const COMPRESS: bool = cfg!(feature = "compress");
+
+/// The LZ4 hash table the writer keeps between pages (8 KiB, allocated at the first page).
+#[cfg(feature = "compress")]
+type Table = lz4_flex::block::CompressTable;
+#[cfg(not(feature = "compress"))]
+type Table = core::convert::Infallible;
+
+/// Largest plaintext page a record of `max_record` bytes carries uncompressed. A compressed
+/// page may not expand beyond it: compression never changes which pages a configuration can
+/// read, and a hostile length cannot make a read allocate more.
+fn max_plain(sealer: &Sealer, max_record: usize) -> usize {
+    max_record.saturating_sub(PAGE_LEN_PREFIX + sealer.overhead())
+}
+
+/// Check and open the whole page record in `buf` (length prefix included), sealed for `file`
+/// at `off`, and leave the plaintext page in `buf[..n]`, expanded if it was stored compressed.
+/// `compress` says whether compressed pages are readable: without it they are refused with
+/// [`Error::Unsupported`] rather than misread. The buffer grows to at most the record plus
+/// [`max_plain`].
+fn open_record(
+    sealer: &Sealer,
+    file: u32,
+    off: u32,
+    max_record: usize,
+    buf: &mut Vec<u8>,
+    compress: bool,
+) -> Result<usize> {
+    let len = buf.len();
+    let prefix: [u8; PAGE_LEN_PREFIX] = buf
+        .get(..PAGE_LEN_PREFIX)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(Error::Corrupt)?;
+    if u32::from_le_bytes(prefix) as usize != len {
         return Err(Error::Corrupt);
     }
     let body = buf.get_mut(PAGE_LEN_PREFIX..).ok_or(Error::Corrupt)?;
     let n = sealer.open(&format::page_aad(file, off), body)?;
-    buf.copy_within(PAGE_LEN_PREFIX..PAGE_LEN_PREFIX + n, 0);
-    buf.truncate(n);
-    Ok(n)
+    let end = PAGE_LEN_PREFIX.checked_add(n).ok_or(Error::Corrupt)?;
+    buf.truncate(end);
+    let head: [u8; PAGE_HEADER] = buf
+        .get(PAGE_LEN_PREFIX..PAGE_LEN_PREFIX + PAGE_HEADER)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Error::Corrupt)?;
+    let [kind, c0, c1] = head;
+    if kind & PAGE_COMPRESSED == 0 {
+        buf.copy_within(PAGE_LEN_PREFIX..end, 0);
+        buf.truncate(n);
+        return Ok(n);
+    }
+    let kind = kind & !PAGE_COMPRESSED;
+    if kind != PAGE_LEAF && kind != PAGE_INTERNAL {
+        return Err(Error::Corrupt);
+    }
+    if !compress {
+        return Err(Error::Unsupported);
+    }
+    let packed = buf
+        .get(PAGE_LEN_PREFIX + PAGE_HEADER..)
+        .ok_or(Error::Corrupt)?;
+    let mut r = Reader::new(packed);
+    let raw = usize::try_from(r.varint()?).map_err(|_| Error::Corrupt)?;
+    let lz_at = PAGE_LEN_PREFIX + PAGE_HEADER + r.pos();
+    // The bound is checked before anything is allocated for the expanded page.
+    let out_len = PAGE_HEADER
+        .checked_add(raw)
+        .filter(|&l| l <= max_plain(sealer, max_record))
+        .ok_or(Error::Corrupt)?;
+    buf.resize(end + out_len, 0);
+    let (src, dst) = buf.split_at_mut_checked(end).ok_or(Error::Corrupt)?;
+    let (dst_head, dst_body) = dst
+        .split_at_mut_checked(PAGE_HEADER)
+        .ok_or(Error::Corrupt)?;
+    dst_head.copy_from_slice(&[kind, c0, c1]);
+    let lz = src.get(lz_at..).ok_or(Error::Corrupt)?;
+    if lz4_decode(lz, dst_body)? != raw {
+        return Err(Error::Corrupt);
+    }
+    buf.copy_within(end.., 0);
+    buf.truncate(out_len);
+    Ok(out_len)
+}
+
+/// Expand the LZ4 block `src` into `dst`; returns the bytes written. Any malformed block
+/// (including one that would overrun `dst`) is [`Error::Corrupt`].
+#[cfg(feature = "compress")]
+fn lz4_decode(src: &[u8], dst: &mut [u8]) -> Result<usize> {
+    lz4_flex::block::decompress_into(src, dst).map_err(|_| Error::Corrupt)
+}
+
+#[cfg(not(feature = "compress"))]
+fn lz4_decode(_src: &[u8], _dst: &mut [u8]) -> Result<usize> {
+    Err(Error::Unsupported)
+}
+
+/// Append the compressed form of a page (`kind` with [`PAGE_COMPRESSED`], `count`, the length
+/// of `body`, the LZ4 block of `body`) to `rec` if it is shorter than the plain page; returns
+/// whether it did (otherwise `rec` is left as it was).
+#[cfg(feature = "compress")]
+fn pack(table: &mut Table, kind: u8, count: u16, body: &[u8], rec: &mut Vec<u8>) -> bool {
+    // The 8 KiB table serves inputs below 64 KiB; larger pages stay plain rather than have
+    // the encoder allocate its 16 KiB one.
+    if body.len() >= usize::from(u16::MAX) {
+        return false;
+    }
+    let head = rec.len();
+    rec.push(kind | PAGE_COMPRESSED);
+    rec.extend_from_slice(&count.to_le_bytes());
+    format::put_varint(rec, body.len() as u64);
+    let at = rec.len();
+    rec.resize(at + lz4_flex::block::get_maximum_output_size(body.len()), 0);
+    let packed = rec
+        .get_mut(at..)
+        .and_then(|out| lz4_flex::block::compress_into_with_table(body, out, table).ok());
+    match packed {
+        Some(n) if at + n < head + PAGE_HEADER + body.len() => {
+            rec.truncate(at + n);
+            true
+        }
+        _ => {
+            rec.truncate(head);
+            false
+        }
+    }
+}
+
+#[cfg(not(feature = "compress"))]
+fn pack(table: &mut Table, _kind: u8, _count: u16, _body: &[u8], _rec: &mut Vec<u8>) -> bool {
+    match *table {}
+}
+
+/// A fresh hash table for [`pack`], or None when this build does not compress.
+#[cfg(feature = "compress")]
+fn new_table() -> Option<Table> {
+    Some(lz4_flex::block::CompressTable::small())
+}
+
+#[cfg(not(feature = "compress"))]
+fn new_table() -> Option<Table> {
+    None
+}
+
+/// Build in `rec` the record of a page sealed for `file` at `off`: the length prefix, then
+/// the envelope of the page, with its entries compressed when `table` is given and that makes
+/// the page shorter. Returns the record length.
+#[allow(clippy::too_many_arguments)]
+fn seal_record(
+    sealer: &Sealer,
+    file: u32,
+    off: u32,
+    kind: u8,
+    count: u16,
+    body: &[u8],
+    table: Option<&mut Table>,
+    rec: &mut Vec<u8>,
+) -> Result<u32> {
+    rec.clear();
+    rec.extend_from_slice(&[0; PAGE_LEN_PREFIX]);
+    let packed = table.is_some_and(|t| pack(t, kind, count, body, rec));
+    if !packed {
+        rec.push(kind);
+        rec.extend_from_slice(&count.to_le_bytes());
+        rec.extend_from_slice(body);
+    }
+    let plain = rec.len() - PAGE_LEN_PREFIX;
+    rec.resize(rec.len() + sealer.overhead(), 0);
+    let env = rec
+        .get_mut(PAGE_LEN_PREFIX..)
+        .ok_or(Error::InvalidArgument)?;
+    let sealed = sealer.seal(&format::page_aad(file, off), env, plain)?;
+    let total = PAGE_LEN_PREFIX + sealed;
+    rec.truncate(total);
+    let total32 = u32::try_from(total).map_err(|_| Error::TooLarge)?;
+    if let Some(p) = rec.get_mut(..PAGE_LEN_PREFIX) {
+        p.copy_from_slice(&total32.to_le_bytes());
+    }
+    Ok(total32)
 }
 
 /// Read the length prefix of the page record at `off`.
@@ -398,6 +572,9 @@ pub struct Writer {
     leaf_first: Vec<u8>,
     levels: Vec<Level>,
     record: Vec<u8>,
+    /// Whether pages are compressed when that shrinks them (the feature `compress`).
+    compress: bool,
+    table: Option<Table>,
     entries: u32,
     min_key: Vec<u8>,
     max_key: Vec<u8>,
@@ -417,6 +594,8 @@ impl Writer {
             leaf_first: Vec::new(),
             levels: Vec::new(),
             record: Vec::new(),
+            compress: COMPRESS,
+            table: None,
             entries: 0,
             min_key: Vec::new(),
             max_key: Vec::new(),
@@ -476,25 +655,29 @@ impl Writer {
     ) -> Result<(u32, u32)> {
         let off = self.off;
         let mut rec = core::mem::take(&mut self.record);
-        rec.clear();
-        rec.extend_from_slice(&[0; PAGE_LEN_PREFIX]);
-        rec.push(kind);
-        rec.extend_from_slice(&count.to_le_bytes());
-        rec.extend_from_slice(body_of(self));
-        let plain = rec.len() - PAGE_LEN_PREFIX;
-        rec.resize(rec.len() + sealer.overhead(), 0);
-        let sealed = sealer.seal(
-            &format::page_aad(self.file, off),
-            &mut rec[PAGE_LEN_PREFIX..],
-            plain,
-        )?;
-        let total = PAGE_LEN_PREFIX + sealed;
-        rec.truncate(total);
-        let total32 = u32::try_from(total).map_err(|_| Error::TooLarge)?;
-        rec[..PAGE_LEN_PREFIX].copy_from_slice(&total32.to_le_bytes());
-        let res = fs.write(self.fid, &rec);
+        let mut table = match self.table.take() {
+            Some(t) => Some(t),
+            None if self.compress => new_table(),
+            None => None,
+        };
+        let sealed = seal_record(
+            sealer,
+            self.file,
+            off,
+            kind,
+            count,
+            body_of(self),
+            table.as_mut(),
+            &mut rec,
+        );
+        self.table = table;
+        let fid = self.fid;
+        let res = sealed.and_then(|total32| {
+            fs.write(fid, &rec)?;
+            Ok(total32)
+        });
         self.record = rec;
-        res?;
+        let total32 = res?;
         self.off = off.checked_add(total32).ok_or(Error::TooLarge)?;
         Ok((off, total32))
     }
@@ -612,5 +795,335 @@ impl Writer {
             max_seq: self.max_seq,
             tombstones: self.tombstones,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+    use alloc::format;
+    use alloc::vec;
+    #[cfg(feature = "compress")]
+    use proptest::prelude::*;
+
+    const FILE: u32 = 7;
+    const OFF: u32 = 1234;
+    const MAX_RECORD: usize = 8192;
+
+    fn sealers() -> [Sealer; 2] {
+        [
+            Sealer::plain(),
+            Sealer::with_key(&MasterKey::from_bytes(&[0x42; 32])),
+        ]
+    }
+
+    /// Leaf entries of sensor documents: the redundancy compression is for.
+    fn sensor_leaf(n: u64) -> Vec<u8> {
+        let mut body = Vec::new();
+        for i in 0..n {
+            let mut key = vec![3, 0, 0, 0, 1];
+            key.extend_from_slice(&(100 + i).to_be_bytes());
+            let value = format!(
+                r#"{{"sensor":"temp-{:02}","site":"greenhouse-2","ts":{},"celsius":21.{},"status":"ok"}}"#,
+                i % 4,
+                1_700_000_000 + 60 * i,
+                i % 10
+            );
+            format::put_leaf_entry(&mut body, &key, 1000 + i, Some(value.as_bytes()));
+        }
+        body
+    }
+
+    /// Bytes with no repeats for LZ4 to find.
+    #[cfg(feature = "compress")]
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    fn page(kind: u8, count: u16, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![kind];
+        p.extend_from_slice(&count.to_le_bytes());
+        p.extend_from_slice(body);
+        p
+    }
+
+    /// The record of a page as the writer builds it, compressing when `compress` is set.
+    fn seal(sealer: &Sealer, kind: u8, count: u16, body: &[u8], compress: bool) -> Vec<u8> {
+        let mut table = if compress { new_table() } else { None };
+        assert_eq!(table.is_some(), compress && COMPRESS);
+        let mut rec = Vec::new();
+        let len = seal_record(
+            sealer,
+            FILE,
+            OFF,
+            kind,
+            count,
+            body,
+            table.as_mut(),
+            &mut rec,
+        )
+        .expect("seal");
+        assert_eq!(len as usize, rec.len());
+        rec
+    }
+
+    /// A record sealing `plain` as it is: hand-made pages, valid envelopes.
+    fn seal_plaintext(sealer: &Sealer, plain: &[u8]) -> Vec<u8> {
+        let mut rec = vec![0; PAGE_LEN_PREFIX];
+        rec.extend_from_slice(plain);
+        rec.resize(rec.len() + sealer.overhead(), 0);
+        let n = sealer
+            .seal(
+                &format::page_aad(FILE, OFF),
+                &mut rec[PAGE_LEN_PREFIX..],
+                plain.len(),
+            )
+            .unwrap();
+        let total = (PAGE_LEN_PREFIX + n) as u32;
+        rec[..PAGE_LEN_PREFIX].copy_from_slice(&total.to_le_bytes());
+        rec
+    }
+
+    /// The plaintext inside a record's envelope, not expanded.
+    fn stored_plaintext(sealer: &Sealer, rec: &[u8]) -> Vec<u8> {
+        let mut b = rec[PAGE_LEN_PREFIX..].to_vec();
+        let n = sealer.open(&format::page_aad(FILE, OFF), &mut b).unwrap();
+        b.truncate(n);
+        b
+    }
+
+    fn open(sealer: &Sealer, rec: &[u8], compress: bool) -> Result<Vec<u8>> {
+        let mut buf = rec.to_vec();
+        let n = open_record(sealer, FILE, OFF, MAX_RECORD, &mut buf, compress)?;
+        assert_eq!(n, buf.len());
+        Ok(buf)
+    }
+
+    /// A compressed page by hand: `count` 1, the claimed entries length, then `block`.
+    fn packed_page(kind: u8, claimed: u64, block: &[u8]) -> Vec<u8> {
+        let mut p = vec![kind | PAGE_COMPRESSED, 1, 0];
+        format::put_varint(&mut p, claimed);
+        p.extend_from_slice(block);
+        p
+    }
+
+    /// An LZ4 block holding `lit` (under 15 bytes) as literals only.
+    fn literal_block(lit: &[u8]) -> Vec<u8> {
+        assert!(lit.len() < 15);
+        let mut b = vec![(lit.len() as u8) << 4];
+        b.extend_from_slice(lit);
+        b
+    }
+
+    #[test]
+    fn uncompressed_pages_open_in_every_build() {
+        for sealer in &sealers() {
+            let body = sensor_leaf(6);
+            let rec = seal(sealer, PAGE_LEAF, 6, &body, false);
+            assert_eq!(stored_plaintext(sealer, &rec)[0], PAGE_LEAF);
+            for compress in [false, true] {
+                assert_eq!(open(sealer, &rec, compress), Ok(page(PAGE_LEAF, 6, &body)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_build_without_the_feature_refuses_compressed_pages() {
+        // The entries of a one-entry leaf, stored as an LZ4 block of literals.
+        let mut entry = Vec::new();
+        format::put_leaf_entry(&mut entry, b"k1", 9, Some(b"value"));
+        let block = literal_block(&entry);
+        for sealer in &sealers() {
+            let rec = seal_plaintext(sealer, &packed_page(PAGE_LEAF, entry.len() as u64, &block));
+            assert_eq!(open(sealer, &rec, false), Err(Error::Unsupported));
+            // This build's own reader: expands with the feature, refuses without it.
+            let mut buf = rec.clone();
+            let got = read_back(sealer, &mut buf);
+            if COMPRESS {
+                assert_eq!(got, Ok(page(PAGE_LEAF, 1, &entry)));
+            } else {
+                assert_eq!(got, Err(Error::Unsupported));
+            }
+        }
+    }
+
+    /// What [`read_page`] does once the record is in the buffer.
+    fn read_back(sealer: &Sealer, buf: &mut Vec<u8>) -> Result<Vec<u8>> {
+        let n = open_record(sealer, FILE, OFF, MAX_RECORD, buf, COMPRESS)?;
+        Ok(buf[..n].to_vec())
+    }
+
+    #[test]
+    fn a_compressed_flag_on_an_unknown_kind_is_corrupt() {
+        for sealer in &sealers() {
+            let rec = seal_plaintext(sealer, &packed_page(2, 1, &literal_block(b"x")));
+            for compress in [false, true] {
+                assert_eq!(open(sealer, &rec, compress), Err(Error::Corrupt));
+            }
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn compressible_pages_are_stored_compressed() {
+        for sealer in &sealers() {
+            for (kind, n) in [(PAGE_LEAF, 7u16), (PAGE_INTERNAL, 3)] {
+                let body = sensor_leaf(u64::from(n));
+                let rec = seal(sealer, kind, n, &body, true);
+                let plain = seal(sealer, kind, n, &body, false);
+                assert!(
+                    rec.len() * 10 < plain.len() * 7,
+                    "{} of {} bytes",
+                    rec.len(),
+                    plain.len()
+                );
+                assert_eq!(stored_plaintext(sealer, &rec)[0], kind | PAGE_COMPRESSED);
+                assert_eq!(open(sealer, &rec, true), Ok(page(kind, n, &body)));
+                // The same page read by a build without the feature.
+                assert_eq!(open(sealer, &rec, false), Err(Error::Unsupported));
+            }
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn pages_that_do_not_shrink_are_stored_plain() {
+        for sealer in &sealers() {
+            for body in [
+                noise(400),
+                noise(3),
+                Vec::new(),
+                b"abcdefghijklmnop".to_vec(),
+            ] {
+                let rec = seal(sealer, PAGE_LEAF, 1, &body, true);
+                assert_eq!(rec, seal(sealer, PAGE_LEAF, 1, &body, false));
+                assert_eq!(stored_plaintext(sealer, &rec)[0], PAGE_LEAF);
+                assert_eq!(open(sealer, &rec, true), Ok(page(PAGE_LEAF, 1, &body)));
+            }
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn every_byte_flip_of_a_compressed_record_is_rejected() {
+        for sealer in &sealers() {
+            let body = sensor_leaf(5);
+            let rec = seal(sealer, PAGE_LEAF, 5, &body, true);
+            assert_eq!(
+                stored_plaintext(sealer, &rec)[0] & PAGE_COMPRESSED,
+                PAGE_COMPRESSED
+            );
+            for i in 0..rec.len() {
+                for mask in [0x01u8, 0x80, 0xFF] {
+                    let mut bad = rec.clone();
+                    bad[i] ^= mask;
+                    for compress in [false, true] {
+                        assert_eq!(
+                            open(sealer, &bad, compress),
+                            Err(Error::Corrupt),
+                            "byte {i} ^ {mask:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn a_huge_claimed_size_is_rejected_before_allocating() {
+        let block = literal_block(b"abc");
+        for sealer in &sealers() {
+            let bound = max_plain(sealer, MAX_RECORD) - PAGE_HEADER;
+            for claimed in [
+                u64::MAX,
+                u64::MAX - 2,
+                u64::from(u32::MAX),
+                1 << 40,
+                bound as u64 + 1,
+            ] {
+                let rec = seal_plaintext(sealer, &packed_page(PAGE_LEAF, claimed, &block));
+                let mut buf = rec.clone();
+                buf.shrink_to_fit();
+                let cap = buf.capacity();
+                assert_eq!(
+                    open_record(sealer, FILE, OFF, MAX_RECORD, &mut buf, true),
+                    Err(Error::Corrupt),
+                    "claimed {claimed}"
+                );
+                assert_eq!(buf.capacity(), cap, "claimed {claimed}: the buffer grew");
+            }
+            // At the bound the claim is allowed, and fails only because the block is short.
+            let rec = seal_plaintext(sealer, &packed_page(PAGE_LEAF, bound as u64, &block));
+            assert_eq!(open(sealer, &rec, true), Err(Error::Corrupt));
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn a_malformed_block_is_corrupt() {
+        for sealer in &sealers() {
+            let cases: [(u64, Vec<u8>); 8] = [
+                // The claimed length differs from what the block holds.
+                (4, literal_block(b"abc")),
+                (2, literal_block(b"abc")),
+                (0, literal_block(b"abc")),
+                // No block at all; a token promising more literals than follow.
+                (3, Vec::new()),
+                (3, vec![0x30, b'a']),
+                // A match at offset zero, and one reaching before the output.
+                (9, vec![0x10, b'a', 0x00, 0x00]),
+                (9, vec![0x10, b'a', 0x05, 0x00]),
+                // A length extension byte missing.
+                (40, vec![0xF0]),
+            ];
+            for (claimed, block) in cases {
+                let rec = seal_plaintext(sealer, &packed_page(PAGE_LEAF, claimed, &block));
+                assert_eq!(
+                    open(sealer, &rec, true),
+                    Err(Error::Corrupt),
+                    "{claimed} {block:?}"
+                );
+            }
+            // The page header cut short before the length varint.
+            let rec = seal_plaintext(sealer, &[PAGE_LEAF | PAGE_COMPRESSED, 1, 0]);
+            assert_eq!(open(sealer, &rec, true), Err(Error::Corrupt));
+            let rec = seal_plaintext(sealer, &[PAGE_LEAF | PAGE_COMPRESSED, 1]);
+            assert_eq!(open(sealer, &rec, true), Err(Error::Corrupt));
+        }
+    }
+
+    #[cfg(feature = "compress")]
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever the entries, what is written reads back as the plain page, and it is never
+        /// longer than the plain record.
+        #[test]
+        fn pages_round_trip(
+            body in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..900),
+                proptest::collection::vec(0u8..4, 0..900),
+            ],
+            count in any::<u16>(),
+            leaf in any::<bool>(),
+        ) {
+            let kind = if leaf { PAGE_LEAF } else { PAGE_INTERNAL };
+            for sealer in &sealers() {
+                let rec = seal(sealer, kind, count, &body, true);
+                let plain = seal(sealer, kind, count, &body, false);
+                prop_assert!(rec.len() <= plain.len());
+                prop_assert_eq!(open(sealer, &rec, true), Ok(page(kind, count, &body)));
+            }
+        }
     }
 }
