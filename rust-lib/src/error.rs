@@ -19,7 +19,8 @@ pub enum Error {
     NoSpace,
     /// No database exists on the volume (format it first).
     NotFormatted,
-    /// The on-flash format version is not one this build reads.
+    /// The on-flash format version, or a feature it uses (compressed pages without the
+    /// `compress` feature), is not one this build reads.
     Unsupported,
     /// The named collection or namespace does not exist.
     NotFound,
