@@ -256,7 +256,9 @@ fn strerror(code: i32) -> &'static str {
         CAIRN_ERR_NULL => "NULL argument\0",
         CAIRN_ERR_UTF8 => "string is not valid UTF-8\0",
         CAIRN_ERR_BUFFER_TOO_SMALL => "buffer too small\0",
-        CAIRN_ERR_BUSY => "database busy: called from its own callback, or another transaction is open\0",
+        CAIRN_ERR_BUSY => {
+            "database busy: called from its own callback, or another transaction is open\0"
+        }
         CAIRN_ERR_INTERNAL => "internal error\0",
         _ => "unknown error\0",
     }
@@ -290,6 +292,21 @@ pub type cairn_random_fn =
 /// during the call.
 pub type cairn_log_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, level: i32, msg: *const c_char)>;
+
+/// The `ctx` the clock callback receives. The core wants a `Send` clock (a database may move
+/// between tasks); the C contract already covers it: callbacks run on whichever thread calls
+/// into the handle, never concurrently for one handle.
+struct ClockCtx(*mut c_void);
+
+// SAFETY: see above; the pointer is only passed back to the C callback, never dereferenced.
+unsafe impl Send for ClockCtx {}
+
+impl ClockCtx {
+    /// A method, so the closure captures the whole `Send` wrapper, not the raw field.
+    fn ptr(&self) -> *mut c_void {
+        self.0
+    }
+}
 
 /// Everything cairn_open() needs: the flash device, the platform, and the limits. A zeroed
 /// field means its default, so `cairn_config_t cfg = {0};` plus the device fields is a valid
@@ -762,9 +779,9 @@ unsafe fn open_impl(
             }
         };
         if let Some(now) = c.now_ms {
-            let ctx = c.ctx;
+            let ctx = ClockCtx(c.ctx);
             // SAFETY: the config's contract for `now_ms`.
-            db.set_clock(Box::new(move || unsafe { now(ctx) }));
+            db.set_clock(Box::new(move || unsafe { now(ctx.ptr()) }));
         }
         let handle = Box::new(cairn_db_t {
             db: RefCell::new(db),
