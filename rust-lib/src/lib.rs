@@ -7,7 +7,8 @@
 //! - [`value`]: the document value model, JSON text and limits;
 //! - `format`: pure byte encodings of keys, records, pages, WAL frames and the root record;
 //! - `engine`: the log-structured store (WAL in littlefs attributes, sorted segment files);
-//! - [`db`]: the public database API (collections, documents, key-value namespaces).
+//! - [`db`]: the public database API (collections, documents, key-value namespaces);
+//! - [`shared`]: one database shared by tasks (a platform lock, detached transactions).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -26,6 +27,7 @@ pub mod lfs;
 pub mod planner;
 pub mod query;
 pub mod schema;
+pub mod shared;
 pub mod value;
 
 pub use error::{Error, Result};
