@@ -961,9 +961,9 @@ impl<D: BlockDevice> Txn<'_, D> {
 
     /// Set the transaction aside, writes and all, releasing the database; continue it with
     /// [`Database::resume`]. Nothing is written. The database's caches never hold a suspended
-    /// transaction's writes (a transaction caches only what it read from the store, and only
-    /// while its own writes leave the catalog alone), so other readers meanwhile see the
-    /// committed state only.
+    /// transaction's writes (a transaction puts there only values it read from the store, and
+    /// uses them only while its writes leave the catalog alone), so other readers meanwhile see
+    /// the committed state only.
     pub fn suspend(self) -> PendingTxn {
         PendingTxn {
             ws: self.ws,
