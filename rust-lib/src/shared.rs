@@ -478,10 +478,12 @@ impl<D: BlockDevice, L: RawLock> Clone for Within<'_, D, L> {
 impl<D: BlockDevice, L: RawLock> Copy for Within<'_, D, L> {}
 
 impl<'s, D: BlockDevice, L: RawLock> Within<'s, D, L> {
-    /// Milliseconds left of this call's timeout, counted from `start`.
-    fn left(&self, start: u32) -> u32 {
+    /// Milliseconds left of this call's timeout, counted from `start` (None: over). The counter
+    /// must pass the timeout, not just reach it: it may have ticked just after `start` was read,
+    /// and reaching it could then cut the wait short by up to a millisecond.
+    fn left(&self, start: u32) -> Option<u32> {
         let spent = self.shared.lock.millis().wrapping_sub(start);
-        self.timeout_ms.saturating_sub(spent)
+        self.timeout_ms.checked_sub(spent)
     }
 
     /// The lock, for a writer: once no other owner's detached transaction is open (a stale one
@@ -490,7 +492,7 @@ impl<'s, D: BlockDevice, L: RawLock> Within<'s, D, L> {
         let lock = &self.shared.lock;
         let start = lock.millis();
         loop {
-            let mut held = self.shared.hold(self.left(start))?;
+            let mut held = self.shared.hold(self.left(start).unwrap_or(0))?;
             let inner = held.inner();
             match &inner.open {
                 None => return Ok(held),
@@ -502,8 +504,11 @@ impl<'s, D: BlockDevice, L: RawLock> Within<'s, D, L> {
                 }
             }
             drop(held);
-            let left = self.left(start);
-            if left == 0 || !lock.pause(left.min(self.shared.cfg.poll_ms.max(1))) {
+            let nap = match self.left(start) {
+                Some(left) if self.timeout_ms > 0 => left.clamp(1, self.shared.cfg.poll_ms.max(1)),
+                _ => return Err(Error::Busy),
+            };
+            if !lock.pause(nap) {
                 return Err(Error::Busy);
             }
         }
