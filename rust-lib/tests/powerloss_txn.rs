@@ -25,7 +25,7 @@ use cairndb::Error;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-const TXNS: usize = 240;
+const TXNS: usize = 180;
 const BLOCKS: u32 = 96;
 const SEED: u64 = 0x7A_11_0E_D0;
 const GROUPS: [&str; 4] = ["g0", "g1", "g2", "g3"];
