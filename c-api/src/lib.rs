@@ -293,6 +293,21 @@ pub type cairn_random_fn =
 pub type cairn_log_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, level: i32, msg: *const c_char)>;
 
+/// The `ctx` the clock callback receives. The core wants a `Send` clock (a database may move
+/// between tasks); the C contract already covers it: callbacks run on whichever thread calls
+/// into the handle, never concurrently for one handle.
+struct ClockCtx(*mut c_void);
+
+// SAFETY: see above; the pointer is only passed back to the C callback, never dereferenced.
+unsafe impl Send for ClockCtx {}
+
+impl ClockCtx {
+    /// A method, so the closure captures the whole `Send` wrapper, not the raw field.
+    fn ptr(&self) -> *mut c_void {
+        self.0
+    }
+}
+
 /// Everything cairn_open() needs: the flash device, the platform, and the limits. A zeroed
 /// field means its default, so `cairn_config_t cfg = {0};` plus the device fields is a valid
 /// configuration. cairn_open() copies the struct; `ctx` and the callbacks must stay valid
@@ -764,9 +779,9 @@ unsafe fn open_impl(
             }
         };
         if let Some(now) = c.now_ms {
-            let ctx = c.ctx;
+            let ctx = ClockCtx(c.ctx);
             // SAFETY: the config's contract for `now_ms`.
-            db.set_clock(Box::new(move || unsafe { now(ctx) }));
+            db.set_clock(Box::new(move || unsafe { now(ctx.ptr()) }));
         }
         let handle = Box::new(cairn_db_t {
             db: RefCell::new(db),

@@ -138,7 +138,8 @@ pub type RandomFn = Box<dyn FnMut(&mut [u8])>;
 pub struct Database<D: BlockDevice> {
     store: Store<D>,
     cfg: Config,
-    clock: Option<Box<dyn FnMut() -> u64>>,
+    /// `Send` so a database can move between tasks (and be shared behind a lock).
+    clock: Option<Box<dyn FnMut() -> u64 + Send>>,
     last_ts: u64,
     colls: Vec<CachedColl>,
     /// Index definitions of recently used collections.
@@ -275,7 +276,7 @@ impl<D: BlockDevice> Database<D> {
 
     /// Set the platform clock that stamps `_ts` (any monotonic unit; milliseconds suggested).
     /// Without one, `_ts` stays at the highest value seen.
-    pub fn set_clock(&mut self, clock: Box<dyn FnMut() -> u64>) {
+    pub fn set_clock(&mut self, clock: Box<dyn FnMut() -> u64 + Send>) {
         self.clock = Some(clock);
     }
 
@@ -362,13 +363,27 @@ impl<D: BlockDevice> Database<D> {
         }
     }
 
-    fn now(&mut self) -> u64 {
+    /// The database clock: the platform clock, never going back (the highest value seen).
+    /// Inside a counted call, the reading that started it.
+    pub(crate) fn now(&mut self) -> u64 {
         let t = match self.op_t0 {
             Some(t) => t,
             None => self.clock.as_mut().map_or(0, |c| c()),
         };
         self.last_ts = self.last_ts.max(t);
         self.last_ts
+    }
+
+    /// Continue a transaction set aside with [`Txn::suspend`]. Its reads see the store as it is
+    /// now, overlaid with its own writes; so resume it only while nothing else has committed
+    /// since it was suspended, or its writes (counts, index entries, unique checks) may rest on
+    /// a state that is gone. [`crate::shared::Shared`] guarantees that with its one-writer rule.
+    pub fn resume(&mut self, pending: PendingTxn) -> Txn<'_, D> {
+        Txn {
+            db: self,
+            ws: pending.ws,
+            bytes: pending.bytes,
+        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -959,6 +974,31 @@ fn parse_building(v: &[u8]) -> Result<(u32, u32, String)> {
     Ok((id, cid, String::from(name)))
 }
 
+/// The writes of a suspended transaction ([`Txn::suspend`]), held outside the database.
+/// Its RAM is bounded like an open transaction's: by the store's largest commit.
+#[derive(Clone, Default)]
+pub struct PendingTxn {
+    ws: WriteSet,
+    bytes: usize,
+}
+
+impl PendingTxn {
+    /// Keys written (puts and deletes).
+    pub fn writes(&self) -> usize {
+        self.ws.len()
+    }
+
+    /// Bytes counted against the commit bound so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether it holds no write.
+    pub fn is_empty(&self) -> bool {
+        self.ws.is_empty()
+    }
+}
+
 /// An open transaction: reads see its own writes; nothing reaches flash before
 /// [`Txn::commit`]; dropping it discards everything.
 pub struct Txn<'a, D: BlockDevice> {
@@ -990,6 +1030,18 @@ impl<D: BlockDevice> Txn<'_, D> {
 
     /// Discard the transaction (the same as dropping it).
     pub fn rollback(self) {}
+
+    /// Set the transaction aside, writes and all, releasing the database; continue it with
+    /// [`Database::resume`]. Nothing is written. The database's caches never hold a suspended
+    /// transaction's writes (a transaction puts there only values it read from the store, and
+    /// uses them only while its writes leave the catalog alone), so other readers meanwhile see
+    /// the committed state only.
+    pub fn suspend(self) -> PendingTxn {
+        PendingTxn {
+            ws: self.ws,
+            bytes: self.bytes,
+        }
+    }
 
     fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.ws.get(key) {

@@ -10,6 +10,7 @@
 //! - [`db`]: the public database API (collections, documents, key-value namespaces);
 //! - [`backup`]: the backup stream codec (full and incremental, sealed, checked), beside the
 //!   engine: it only needs the crypto envelope and, for raw partitions, a block device.
+//! - [`shared`]: one database shared by tasks (a platform lock, detached transactions).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -29,6 +30,7 @@ pub mod lfs;
 pub mod planner;
 pub mod query;
 pub mod schema;
+pub mod shared;
 pub mod value;
 
 pub use error::{Error, Result};
