@@ -132,7 +132,7 @@ pub struct IndexInfo {
 }
 
 /// The platform's random source: fills the buffer with random bytes.
-pub type RandomFn = Box<dyn FnMut(&mut [u8])>;
+pub type RandomFn = Box<dyn FnMut(&mut [u8]) + Send>;
 
 /// An open database.
 pub struct Database<D: BlockDevice> {
