@@ -124,6 +124,8 @@ pub struct Database<D: BlockDevice> {
     store: Store<D>,
     cfg: Config,
     clock: time::Clock,
+    /// What is known of the earliest expiry entry (spares a seek when nothing has expired).
+    expiry_bound: expiry::Bound,
     colls: Vec<CachedColl>,
     /// Index definitions of recently used collections.
     indexes: Vec<(u32, Vec<IndexDef>)>,
@@ -241,6 +243,7 @@ impl<D: BlockDevice> Database<D> {
         Database {
             store,
             clock: time::Clock::new(mark, cfg.time_step),
+            expiry_bound: expiry::Bound::Unknown,
             cfg,
             colls: Vec::new(),
             indexes: Vec::new(),

@@ -508,7 +508,14 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
         }
-        let _ = db.now().unwrap();
+        // Counts follow every step (an expiry written after a later one, sweeps, ...).
+        let now = clock.get();
+        prop_assert_eq!(
+            db.count("d").unwrap_or(0),
+            live(&m.docs, now).count() as u64
+        );
+        prop_assert_eq!(counts(&mut db, "d"), expect_counts(&m.docs, now));
+        prop_assert_eq!(kv_counts(&mut db, "n"), expect_counts(&m.kv, now));
     }
     let now = clock.get();
     prop_assert_eq!(db.now().unwrap(), now);

@@ -464,6 +464,64 @@ fn a_sweep_larger_than_a_transaction_removes_what_fits() {
 }
 
 #[test]
+fn a_sweep_redoes_with_fewer_items_when_an_item_overflows_the_commit() {
+    let cfg = small_config();
+    let mut db = fresh_with(&cfg);
+    let clock = manual_clock(&mut db, 0);
+    // A small item first (about 170 bytes to remove), then one whose removal alone fills most
+    // of a 700-byte commit (eight indexes over one long field, about 590 bytes): the headroom
+    // judged by the first does not stop the sweep, the second overflows, and the sweep is
+    // redone with the first only.
+    db.insert_with(
+        "small",
+        &json("{}"),
+        &WriteOptions {
+            ttl: Some(10),
+            tags: &["tag-aaaaaa", "tag-bbbbbb", "tag-cccccc"],
+        },
+    )
+    .unwrap();
+    for i in 0..8 {
+        db.create_index(
+            "big",
+            &format!("i{i}"),
+            &IndexSpec {
+                fields: &["s"],
+                unique: false,
+                partial: None,
+            },
+        )
+        .unwrap();
+    }
+    let long = "s".repeat(40);
+    db.insert_with("big", &json(&format!(r#"{{"s":"{long}"}}"#)), &ttl(11))
+        .unwrap();
+    clock.set(20);
+    let r = db.sweep(10).unwrap();
+    assert_eq!(
+        r,
+        SweepReport {
+            removed: 1,
+            more: true
+        }
+    );
+    assert_eq!(db.count("small").unwrap(), 0);
+    assert_eq!(
+        db.sweep(10).unwrap(),
+        SweepReport {
+            removed: 1,
+            more: false
+        }
+    );
+    assert_eq!(db.expired_removed().unwrap(), 2);
+    assert_eq!(
+        db.count_where("big", &json(&format!(r#"{{"s":"{long}"}}"#)))
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
 fn a_dropped_collections_expiry_entries_are_cleared_without_counting() {
     let mut db = fresh();
     let clock = manual_clock(&mut db, 0);

@@ -41,10 +41,33 @@ pub struct KvEntry {
     pub tags: Vec<String>,
 }
 
+/// What is known of the earliest expiry entry. Writes only lower it, so a bound learned from
+/// committed state stays true whatever happens to later transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bound {
+    /// Not known yet: look.
+    Unknown,
+    /// No expiry entry exists.
+    Empty,
+    /// No expiry entry is earlier than this.
+    AtLeast(u64),
+}
+
+impl Bound {
+    fn lower(self, e: u64) -> Bound {
+        match self {
+            Bound::Unknown => Bound::Unknown,
+            Bound::Empty => Bound::AtLeast(e),
+            Bound::AtLeast(b) => Bound::AtLeast(b.min(e)),
+        }
+    }
+}
+
 /// A sweep attempt: done, or stopped because the item after the first `n` did not fit the
 /// transaction (it is then redone with a budget of `n`).
 enum SweepRun {
-    Done(SweepReport),
+    /// What was removed, and the time it was judged at.
+    Done(SweepReport, u64),
     TooLarge(usize),
 }
 
@@ -99,8 +122,16 @@ impl<D: BlockDevice> Database<D> {
         loop {
             let mut t = self.begin();
             match t.sweep_run(limit) {
-                Ok(SweepRun::Done(report)) => {
+                Ok(SweepRun::Done(report, now)) => {
                     t.commit()?;
+                    if !report.more {
+                        // Nothing expires at or before `now` any more.
+                        self.expiry_bound = match self.expiry_bound {
+                            Bound::AtLeast(b) if b > now => Bound::AtLeast(b),
+                            Bound::Empty => Bound::Empty,
+                            _ => Bound::AtLeast(now.saturating_add(1)),
+                        };
+                    }
                     return Ok(report);
                 }
                 Ok(SweepRun::TooLarge(0)) => {
@@ -195,6 +226,7 @@ impl<D: BlockDevice> Txn<'_, D> {
             self.write(format::ttl_key(e, key), None)?;
         }
         if let Some(e) = new {
+            self.db.expiry_bound = self.db.expiry_bound.lower(e);
             self.write(format::ttl_key(e, key), Some(Vec::new()))?;
         }
         Ok(())
@@ -331,11 +363,29 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     /// Whether any item is expired but not yet swept (reads the time only if anything
-    /// expires at all).
+    /// expires at all, and flash only if something may have expired).
     pub(super) fn any_expired(&mut self) -> Result<bool> {
-        match self.first_expiry()? {
+        if !self.may_have_expired()? {
+            return Ok(false);
+        }
+        let first = self.first_expiry()?;
+        // Learn the bound only from what is committed (this transaction may still roll back
+        // a delete of an earlier entry).
+        if !self.ws.keys().any(|k| k.first() == Some(&format::T_TTL)) {
+            self.db.expiry_bound = first.map_or(Bound::Empty, Bound::AtLeast);
+        }
+        match first {
             None => Ok(false),
             Some(e) => Ok(e <= self.now()?),
+        }
+    }
+
+    /// Whether the bound on expiries leaves room for an expired item (no flash read).
+    fn may_have_expired(&mut self) -> Result<bool> {
+        match self.db.expiry_bound {
+            Bound::Empty => Ok(false),
+            Bound::AtLeast(b) => Ok(b <= self.now()?),
+            Bound::Unknown => Ok(true),
         }
     }
 
@@ -436,20 +486,28 @@ impl<D: BlockDevice> Txn<'_, D> {
 
     /// One sweep attempt over at most `limit` expiry entries.
     fn sweep_run(&mut self, limit: usize) -> Result<SweepRun> {
-        if !self.any_expired()? {
-            return Ok(SweepRun::Done(SweepReport::default()));
+        let now = self.now()?;
+        if !self.may_have_expired()? {
+            return Ok(SweepRun::Done(SweepReport::default(), now));
         }
-        let end = format::ttl_end(self.now()?);
+        let end = format::ttl_end(now);
+        let max = self.db.store.max_commit_bytes();
+        // Room kept for the removal count (a key and a varint).
+        let reserve = 32;
         let (mut done, mut removed, mut more, mut too_large) = (0usize, 0u64, false, false);
+        let mut largest = 0usize;
         self.batched(&[format::T_TTL], Some(&end), &mut |t, k, _| {
-            if done >= limit {
+            // Stop before an item like the largest so far could overflow the commit.
+            if done >= limit || (done > 0 && t.bytes + 2 * largest + reserve > max) {
                 more = true;
                 return Ok(false);
             }
+            let before = t.bytes;
             match t.remove_expired(k) {
                 Ok(r) => {
                     done += 1;
                     removed += u64::from(r);
+                    largest = largest.max(t.bytes.saturating_sub(before));
                     Ok(true)
                 }
                 Err(Error::TxnTooLarge) => {
@@ -468,7 +526,7 @@ impl<D: BlockDevice> Txn<'_, D> {
                 r => r?,
             }
         }
-        Ok(SweepRun::Done(SweepReport { removed, more }))
+        Ok(SweepRun::Done(SweepReport { removed, more }, now))
     }
 }
 

@@ -139,8 +139,8 @@ impl<D: BlockDevice> Database<D> {
     }
 
     /// The current database time (`_ts` stamps, expiry). Never lower than any time issued
-    /// before, in this session or an earlier one. May commit the time mark (once per
-    /// `Config::time_step` at most).
+    /// before, in this session or an earlier one. May commit the time mark (at most once per
+    /// `Config::time_step` of database time, so once after each reopen).
     pub fn now(&mut self) -> Result<u64> {
         self.read_txn(|t| t.now())
     }
