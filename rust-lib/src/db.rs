@@ -22,11 +22,16 @@ mod backups;
 mod batch;
 mod capped;
 mod events;
+mod expiry;
 mod maint;
 mod stats;
+mod tags;
+mod time;
 
 pub use backups::{BackupKeySpec, LastBackup, RestoreReport};
+pub use expiry::{KvEntry, SweepReport, WriteOptions};
 pub use maint::{CheckReport, RepairReport};
+pub use tags::TagMatch;
 
 use capped::check_fits;
 pub use capped::{CollStats, CollectionOptions};
@@ -74,6 +79,9 @@ pub struct Config {
     /// Capacity (documents) of the event log [`EVENTS`], fixed when the log is first written;
     /// 0 turns the event log off.
     pub event_log_docs: u64,
+    /// How far database time may run past its persisted mark before the mark is rewritten
+    /// (in clock units; also how far the time jumps at a reopen). See [`Database::now`].
+    pub time_step: u64,
 }
 
 impl Default for Config {
@@ -94,6 +102,7 @@ impl Default for Config {
             iter_batch: 16,
             max_sort_docs: 64,
             event_log_docs: 64,
+            time_step: 60_000,
         }
     }
 }
@@ -138,9 +147,9 @@ pub type RandomFn = Box<dyn FnMut(&mut [u8]) + Send>;
 pub struct Database<D: BlockDevice> {
     store: Store<D>,
     cfg: Config,
-    /// `Send` so a database can move between tasks (and be shared behind a lock).
-    clock: Option<Box<dyn FnMut() -> u64 + Send>>,
-    last_ts: u64,
+    clock: time::Clock,
+    /// What is known of the earliest expiry entry (spares a seek when nothing has expired).
+    expiry_bound: expiry::Bound,
     colls: Vec<CachedColl>,
     /// Index definitions of recently used collections.
     indexes: Vec<(u32, Vec<IndexDef>)>,
@@ -154,8 +163,6 @@ pub struct Database<D: BlockDevice> {
     corruption_events: u32,
     /// Operation counters since open (RAM only).
     ops: OpStats,
-    /// The clock reading at the start of the operation in progress: its `_ts` stamp.
-    op_t0: Option<u64>,
 }
 
 fn sealer_for(key: &Key<'_>, header: Option<&RootHeader>) -> Result<Sealer> {
@@ -221,7 +228,7 @@ impl<D: BlockDevice> Database<D> {
         let dev = Fs::format(dev, &lfs)?;
         let fs = Fs::mount(dev, &lfs)?;
         let store = Store::create(fs, sealer, header, cfg.store)?;
-        Ok(Self::assemble(store, *cfg))
+        Ok(Self::assemble(store, *cfg, None))
     }
 
     /// Open an existing database. A wrong key is [`Error::WrongKey`] and changes nothing.
@@ -233,8 +240,16 @@ impl<D: BlockDevice> Database<D> {
             Err((Error::Corrupt, dev)) => return Err((Error::NotFormatted, dev)),
             Err(e) => return Err(e),
         };
-        let store = Store::open(fs, &|header| sealer_for(key, Some(header)), cfg.store)?;
-        let mut db = Self::assemble(store, *cfg);
+        let mut store = Store::open(fs, &|header| sealer_for(key, Some(header)), cfg.store)?;
+        // Time starts past every time issued before (see `time`).
+        let mark = match store
+            .get(&time::mark_key())
+            .and_then(|m| time::load_mark(m.as_deref()))
+        {
+            Ok(m) => m,
+            Err(e) => return Err((e, store.into_device())),
+        };
+        let mut db = Self::assemble(store, *cfg, mark);
         // An index build cut by power loss: drop the half-built index. (Opened for repair,
         // an unreadable page is left to the repair.)
         match db.abandon_index_build() {
@@ -257,12 +272,12 @@ impl<D: BlockDevice> Database<D> {
         }
     }
 
-    fn assemble(store: Store<D>, cfg: Config) -> Self {
+    fn assemble(store: Store<D>, cfg: Config, mark: Option<u64>) -> Self {
         Database {
             store,
+            clock: time::Clock::new(mark, cfg.time_step),
+            expiry_bound: expiry::Bound::Unknown,
             cfg,
-            clock: None,
-            last_ts: 0,
             colls: Vec::new(),
             indexes: Vec::new(),
             schemas: Vec::new(),
@@ -270,14 +285,7 @@ impl<D: BlockDevice> Database<D> {
             random: None,
             corruption_events: 0,
             ops: OpStats::default(),
-            op_t0: None,
         }
-    }
-
-    /// Set the platform clock that stamps `_ts` (any monotonic unit; milliseconds suggested).
-    /// Without one, `_ts` stays at the highest value seen.
-    pub fn set_clock(&mut self, clock: Box<dyn FnMut() -> u64 + Send>) {
-        self.clock = Some(clock);
     }
 
     /// Unmount cleanly and hand the device back.
@@ -349,9 +357,16 @@ impl<D: BlockDevice> Database<D> {
     /// Run `f` as one atomic transaction: committed if it returns Ok, discarded otherwise.
     pub fn transaction<R>(&mut self, f: impl FnOnce(&mut Txn<'_, D>) -> Result<R>) -> Result<R> {
         let mut txn = self.begin();
-        let r = f(&mut txn)?;
-        txn.commit()?;
-        Ok(r)
+        match f(&mut txn) {
+            Ok(r) => {
+                txn.commit()?;
+                Ok(r)
+            }
+            Err(e) => {
+                txn.keep_time();
+                Err(e)
+            }
+        }
     }
 
     /// Start a transaction. Dropping it without [`Txn::commit`] discards it.
@@ -360,18 +375,10 @@ impl<D: BlockDevice> Database<D> {
             db: self,
             ws: WriteSet::new(),
             bytes: 0,
+            now: None,
+            mark: None,
+            first_reading: None,
         }
-    }
-
-    /// The database clock: the platform clock, never going back (the highest value seen).
-    /// Inside a counted call, the reading that started it.
-    pub(crate) fn now(&mut self) -> u64 {
-        let t = match self.op_t0 {
-            Some(t) => t,
-            None => self.clock.as_mut().map_or(0, |c| c()),
-        };
-        self.last_ts = self.last_ts.max(t);
-        self.last_ts
     }
 
     /// Continue a transaction set aside with [`Txn::suspend`]. Its reads see the store as it is
@@ -379,11 +386,10 @@ impl<D: BlockDevice> Database<D> {
     /// since it was suspended, or its writes (counts, index entries, unique checks) may rest on
     /// a state that is gone. [`crate::shared::Shared`] guarantees that with its one-writer rule.
     pub fn resume(&mut self, pending: PendingTxn) -> Txn<'_, D> {
-        Txn {
-            db: self,
-            ws: pending.ws,
-            bytes: pending.bytes,
-        }
+        let mut t = self.begin();
+        t.ws = pending.ws;
+        t.bytes = pending.bytes;
+        t
     }
 
     // ------------------------------------------------------------------------------------------
@@ -400,9 +406,10 @@ impl<D: BlockDevice> Database<D> {
         self.insert(coll, &doc)
     }
 
-    /// The document with `_id == id`, with `_id`, `_ver` and `_ts` filled in.
+    /// The document with `_id == id`, with `_id`, `_ver` and `_ts` (and `_exp` if it expires)
+    /// filled in. An expired document is absent.
     pub fn get(&mut self, coll: &str, id: u64) -> Result<Option<Value>> {
-        self.begin().get(coll, id)
+        self.read_txn(|t| t.get(coll, id))
     }
 
     /// The document as JSON text.
@@ -429,9 +436,9 @@ impl<D: BlockDevice> Database<D> {
         self.transaction(|t| t.delete(coll, id))
     }
 
-    /// Number of documents in `coll` (0 for a missing collection).
+    /// Number of documents in `coll` (0 for a missing collection), expired ones excluded.
     pub fn count(&mut self, coll: &str) -> Result<u64> {
-        self.begin().count(coll)
+        self.read_txn(|t| t.count(coll))
     }
 
     /// Create an empty collection. [`Error::Exists`] if it exists.
@@ -506,6 +513,7 @@ impl<D: BlockDevice> Database<D> {
             batch: Vec::new(),
             pos: 0,
             done: id.is_none(),
+            now: None,
         })
     }
 
@@ -580,7 +588,7 @@ impl<D: BlockDevice> Database<D> {
         f: &mut dyn FnMut(Value) -> Result<bool>,
     ) -> Result<()> {
         let compiled = Filter::from_value(filter, &self.filter_limits())?;
-        self.begin().find(coll, &compiled, Some(filter), opts, f)
+        self.read_txn(|t| t.find(coll, &compiled, Some(filter), opts, f))
     }
 
     /// [`Database::find`] with a filter built in Rust ([`Filter`]'s builder). Partial indexes
@@ -592,7 +600,7 @@ impl<D: BlockDevice> Database<D> {
         opts: &FindOptions,
         f: &mut dyn FnMut(Value) -> Result<bool>,
     ) -> Result<()> {
-        self.begin().find(coll, filter, None, opts, f)
+        self.read_txn(|t| t.find(coll, filter, None, opts, f))
     }
 
     /// [`Database::find`] with the filter and options as JSON text, collecting the results.
@@ -820,6 +828,10 @@ impl<D: BlockDevice> Database<D> {
             let mut t = self.begin();
             for (k, raw) in &batch {
                 let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
+                // An expired document stays expired (time never goes back): never index it.
+                if t.expired(format::decode_doc_header(raw)?.0.exp)? {
+                    continue;
+                }
                 let (keys, multikey) = t.doc_entries(def, id, Some(raw))?;
                 let need: usize = keys.iter().map(|k| k.len() + 8).sum();
                 if t.bytes + need > budget && !t.ws.is_empty() {
@@ -828,7 +840,7 @@ impl<D: BlockDevice> Database<D> {
                 }
                 for key in keys {
                     if def.unique && !index::is_all_null(&key) {
-                        t.check_unique(&key, id)?;
+                        t.check_unique(&key, id, None)?;
                     }
                     t.write(key, Some(Vec::new()))?;
                 }
@@ -892,13 +904,15 @@ impl<D: BlockDevice> Database<D> {
 
     // Key-value conveniences.
 
-    /// Store `value` under `key` in namespace `ns` (created if needed).
+    /// Store `value` under `key` in namespace `ns` (created if needed), without expiry or tags
+    /// (a put replaces the whole entry).
     pub fn kv_put(&mut self, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
         self.transaction(|t| t.kv_put(ns, key, value))
     }
 
+    /// The value under `key` (None: absent or expired).
     pub fn kv_get(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.begin().kv_get(ns, key)
+        self.read_txn(|t| t.kv_get(ns, key))
     }
 
     pub fn kv_exists(&mut self, ns: &str, key: &[u8]) -> Result<bool> {
@@ -910,19 +924,15 @@ impl<D: BlockDevice> Database<D> {
         self.transaction(|t| t.kv_delete(ns, key))
     }
 
-    /// Visit the keys of `ns` that start with `prefix`, in byte order; `f` returns false to stop.
+    /// Visit the keys of `ns` that start with `prefix`, in byte order, expired ones excluded;
+    /// `f` returns false to stop.
     pub fn kv_keys(
         &mut self,
         ns: &str,
         prefix: &[u8],
         f: &mut dyn FnMut(&[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let Some(ns_id) = self.begin().namespace_id(ns)? else {
-            return Ok(());
-        };
-        let mut p = format::kv_prefix(ns_id).to_vec();
-        p.extend_from_slice(prefix);
-        self.scan_prefix(&p, &mut |k, _| f(k.get(5..).ok_or(Error::Corrupt)?))
+        self.read_txn(|t| t.kv_keys(ns, prefix, f))
     }
 }
 
@@ -1005,6 +1015,21 @@ pub struct Txn<'a, D: BlockDevice> {
     db: &'a mut Database<D>,
     ws: WriteSet,
     bytes: usize,
+    /// This transaction's time, read at first use.
+    now: Option<u64>,
+    /// The time mark this transaction writes, if its time reached past the persisted one.
+    mark: Option<u64>,
+    /// A clock reading taken by the call in progress (its timing), to be this transaction's
+    /// time if it needs one, so timing costs no extra reading.
+    first_reading: Option<u64>,
+}
+
+/// A transaction's state before a call, restored if the call fails.
+struct Savepoint {
+    ws: WriteSet,
+    bytes: usize,
+    now: Option<u64>,
+    mark: Option<u64>,
 }
 
 impl<D: BlockDevice> Txn<'_, D> {
@@ -1025,7 +1050,11 @@ impl<D: BlockDevice> Txn<'_, D> {
         let t0 = self.db.op_start();
         let r = self.db.store.commit(self.ws);
         self.db.op_end(stats::OpClass::Commit, t0, r.is_err());
-        r
+        r?;
+        if let Some(m) = self.mark {
+            self.db.clock.marked(m);
+        }
+        Ok(())
     }
 
     /// Discard the transaction (the same as dropping it).
@@ -1048,6 +1077,23 @@ impl<D: BlockDevice> Txn<'_, D> {
             Some(v) => Ok(v.clone()),
             None => self.db.store.get(key),
         }
+    }
+
+    /// What a failed call returns the transaction to (see `Txn::timed`).
+    fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            ws: self.ws.clone(),
+            bytes: self.bytes,
+            now: self.now,
+            mark: self.mark,
+        }
+    }
+
+    fn rollback_to(&mut self, s: Savepoint) {
+        self.ws = s.ws;
+        self.bytes = s.bytes;
+        self.now = s.now;
+        self.mark = s.mark;
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
@@ -1181,19 +1227,20 @@ impl<D: BlockDevice> Txn<'_, D> {
         self.write(format::dropped_key(id), Some(Vec::new()))
     }
 
-    fn encode_doc(&mut self, doc: &Value, ver: u64) -> Result<Vec<u8>> {
+    fn encode_doc(&mut self, doc: &Value, ver: u64, exp: Option<u64>) -> Result<Vec<u8>> {
         let map = doc.as_map().ok_or(Error::InvalidArgument)?;
         if doc.depth() > self.db.cfg.max_depth {
             return Err(Error::TooDeep);
         }
+        tags::doc_tags(map)?;
         // The automatic fields live in the key and the header, never in the body.
         let mut body = map.clone();
-        for f in ["_id", "_ver", "_ts"] {
+        for f in value::RESERVED_FIELDS {
             body.remove(f);
         }
-        let ts = self.db.now();
+        let ts = self.now()?;
         let mut out = Vec::new();
-        format::encode_doc_header(&mut out, ver, ts);
+        format::encode_doc_header(&mut out, &format::DocHeader { ver, ts, exp });
         value::encode(&Value::Map(body), &mut out)?;
         if out.len() > self.db.cfg.max_doc_bytes {
             return Err(Error::TooLarge);
@@ -1202,18 +1249,29 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     fn decode_doc(&self, id: u64, raw: &[u8]) -> Result<Value> {
-        let (ver, ts, body) = format::decode_doc_header(raw)?;
+        let (h, body) = format::decode_doc_header(raw)?;
         let Value::Map(body) = value::decode(body, self.db.cfg.max_depth)? else {
             return Err(Error::Corrupt);
         };
-        let mut doc = Map::with_capacity(body.len() + 3);
+        let mut doc = Map::with_capacity(body.len() + 4);
         // Ids, versions and times are below 2^63 in practice; saturate rather than wrap.
         let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
         doc.insert(String::from("_id"), int(id));
-        doc.insert(String::from("_ver"), int(ver));
-        doc.insert(String::from("_ts"), int(ts));
+        doc.insert(String::from("_ver"), int(h.ver));
+        doc.insert(String::from("_ts"), int(h.ts));
+        if let Some(e) = h.exp {
+            doc.insert(String::from("_exp"), int(e));
+        }
         doc.extend(body);
         Ok(Value::Map(doc))
+    }
+
+    /// The document decoded, or None if it is expired at this transaction's time.
+    fn live_doc(&mut self, id: u64, raw: &[u8]) -> Result<Option<Value>> {
+        if self.expired(format::decode_doc_header(raw)?.0.exp)? {
+            return Ok(None);
+        }
+        self.decode_doc(id, raw).map(Some)
     }
 
     /// Insert a document (a map); returns its new `_id`. In a capped collection the oldest
@@ -1221,25 +1279,28 @@ impl<D: BlockDevice> Txn<'_, D> {
     pub fn insert(&mut self, coll: &str, doc: &Value) -> Result<u64> {
         self.timed(stats::OpClass::Insert, |t| {
             check_user_name(coll)?;
-            t.insert_doc(coll, doc)
+            t.insert_doc(coll, doc, None)
         })
     }
 
-    /// [`Txn::insert`] without the reserved-name check (the system's own collections).
-    fn insert_doc(&mut self, coll: &str, doc: &Value) -> Result<u64> {
-        let raw = self.encode_doc(doc, 1)?;
+    /// [`Txn::insert`] with an expiry, without the reserved-name check (the system's own
+    /// collections use it directly).
+    fn insert_doc(&mut self, coll: &str, doc: &Value, exp: Option<u64>) -> Result<u64> {
+        let raw = self.encode_doc(doc, 1, exp)?;
         let cid = match self.collection_id(coll)? {
             Some(id) => id,
             None => self.new_collection(coll)?,
         };
         self.validate(cid, doc)?;
+        let id = self.meta(cid)?.next_id;
+        // Index upkeep may remove expired documents (a unique value they held): read the
+        // metadata after it.
+        self.update_indexes(cid, id, None, Some(&raw))?;
         let mut m = self.meta(cid)?;
-        let id = m.next_id;
         m.next_id = id.checked_add(1).ok_or(Error::NoSpace)?;
         check_fits(&m, &raw)?;
         m.count = m.count.saturating_add(1);
         m.bytes = m.bytes.saturating_add(raw.len() as u64);
-        self.update_indexes(cid, id, None, Some(&raw))?;
         self.write(format::doc_key(cid, id), Some(raw))?;
         self.evict_over_caps(cid, &mut m, id)?;
         self.set_meta(cid, m)?;
@@ -1255,7 +1316,7 @@ impl<D: BlockDevice> Txn<'_, D> {
             return Ok(None);
         };
         match self.read(&format::doc_key(cid, id))? {
-            Some(raw) => Ok(Some(self.decode_doc(id, &raw)?)),
+            Some(raw) => self.live_doc(id, &raw),
             None => Ok(None),
         }
     }
@@ -1301,21 +1362,24 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(())
     }
 
-    /// The stored bytes, version and body of a document that must exist.
-    fn current(&mut self, coll: &str, id: u64) -> Result<(u32, Vec<u8>, u64, Map)> {
+    /// The stored bytes, header and body of a document that must exist (and not be expired).
+    fn current(&mut self, coll: &str, id: u64) -> Result<(u32, Vec<u8>, format::DocHeader, Map)> {
         let cid = self.collection_id(coll)?.ok_or(Error::NotFound)?;
         let raw = self
             .read(&format::doc_key(cid, id))?
             .ok_or(Error::NotFound)?;
-        let (ver, _, body) = format::decode_doc_header(&raw)?;
+        let (h, body) = format::decode_doc_header(&raw)?;
+        if self.expired(h.exp)? {
+            return Err(Error::NotFound);
+        }
         let Value::Map(body) = value::decode(body, self.db.cfg.max_depth)? else {
             return Err(Error::Corrupt);
         };
-        Ok((cid, raw, ver, body))
+        Ok((cid, raw, h, body))
     }
 
-    /// Replace a document's body. In a capped collection, growth past `max_bytes` evicts the
-    /// oldest other documents in the same commit.
+    /// Replace a document's body (its expiry stays). In a capped collection, growth past
+    /// `max_bytes` evicts the oldest other documents in the same commit.
     pub fn replace(&mut self, coll: &str, id: u64, doc: &Value) -> Result<()> {
         self.timed(stats::OpClass::Update, |t| {
             check_user_name(coll)?;
@@ -1324,14 +1388,14 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     fn replace_doc(&mut self, coll: &str, id: u64, doc: &Value) -> Result<()> {
-        let (cid, old, ver, _) = self.current(coll, id)?;
+        let (cid, old, h, _) = self.current(coll, id)?;
         self.validate(cid, doc)?;
-        let raw = self.encode_doc(doc, ver.saturating_add(1))?;
+        let raw = self.encode_doc(doc, h.ver.saturating_add(1), h.exp)?;
         self.rewrite_doc(cid, id, &old, raw)
     }
 
-    /// Apply a patch to a document (see [`Database::patch`]); growth evicts as
-    /// [`Txn::replace`] does.
+    /// Apply a patch to a document (its expiry stays; see [`Database::patch`]); growth evicts
+    /// as [`Txn::replace`] does.
     pub fn patch(&mut self, coll: &str, id: u64, patch: &Value) -> Result<()> {
         self.timed(stats::OpClass::Update, |t| {
             check_user_name(coll)?;
@@ -1340,15 +1404,16 @@ impl<D: BlockDevice> Txn<'_, D> {
     }
 
     fn patch_doc(&mut self, coll: &str, id: u64, patch: &Value) -> Result<()> {
-        let (cid, old, ver, mut body) = self.current(coll, id)?;
+        let (cid, old, h, mut body) = self.current(coll, id)?;
         value::apply_patch(&mut body, patch, self.db.cfg.max_depth)?;
         let body = Value::Map(body);
         self.validate(cid, &body)?;
-        let raw = self.encode_doc(&body, ver.saturating_add(1))?;
+        let raw = self.encode_doc(&body, h.ver.saturating_add(1), h.exp)?;
         self.rewrite_doc(cid, id, &old, raw)
     }
 
-    /// Delete a document; returns whether it existed.
+    /// Delete a document; returns whether it existed (an expired one does not: it is left to
+    /// [`Database::sweep`]).
     pub fn delete(&mut self, coll: &str, id: u64) -> Result<bool> {
         self.timed(stats::OpClass::Delete, |t| {
             check_user_name(coll)?;
@@ -1363,17 +1428,22 @@ impl<D: BlockDevice> Txn<'_, D> {
         let Some(old) = self.read(&format::doc_key(cid, id))? else {
             return Ok(false);
         };
+        if self.expired(format::decode_doc_header(&old)?.0.exp)? {
+            return Ok(false);
+        }
         let mut m = self.meta(cid)?;
         self.remove_doc(cid, id, &old, &mut m)?;
         self.set_meta(cid, m)?;
         Ok(true)
     }
 
+    /// Number of documents in `coll`, expired ones excluded.
     pub fn count(&mut self, coll: &str) -> Result<u64> {
         let Some(cid) = self.collection_id(coll)? else {
             return Ok(0);
         };
-        Ok(self.meta(cid)?.count)
+        let all = self.meta(cid)?.count;
+        Ok(all.saturating_sub(self.expired_docs(cid)?))
     }
 
     // ------------------------------------------------------------------------------------------
@@ -1510,7 +1580,9 @@ impl<D: BlockDevice> Txn<'_, D> {
                     })?;
                     for (k, raw) in &batch {
                         let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
-                        let doc = self.decode_doc(id, raw)?;
+                        let Some(doc) = self.live_doc(id, raw)? else {
+                            continue;
+                        };
                         if filter.matches(&doc) && !g(doc)? {
                             return Ok(());
                         }
@@ -1548,7 +1620,9 @@ impl<D: BlockDevice> Txn<'_, D> {
                             // An entry without its document: the index disagrees with the data.
                             return Err(Error::Corrupt);
                         };
-                        let doc = self.decode_doc(id, &raw)?;
+                        let Some(doc) = self.live_doc(id, &raw)? else {
+                            continue;
+                        };
                         if *multikey {
                             // Emit a document at its first entry inside the bounds only.
                             let (entries, _) = index::entries(def, &doc, id)?;
@@ -1712,6 +1786,7 @@ impl<D: BlockDevice> Txn<'_, D> {
         old: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<()> {
+        self.update_extras(cid, id, old, new)?;
         for mut def in self.indexes(cid)? {
             let (old_keys, _) = self.doc_entries(&def, id, old)?;
             let (new_keys, multikey) = self.doc_entries(&def, id, new)?;
@@ -1720,7 +1795,7 @@ impl<D: BlockDevice> Txn<'_, D> {
             }
             for k in new_keys.iter().filter(|k| !old_keys.contains(k)) {
                 if def.unique && !index::is_all_null(k) {
-                    self.check_unique(k, id)?;
+                    self.check_unique(k, id, Some(cid))?;
                 }
                 self.write(k.clone(), Some(Vec::new()))?;
             }
@@ -1735,23 +1810,30 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(())
     }
 
-    /// Fail with [`Error::Unique`] if another document holds the value of entry `key`.
-    fn check_unique(&mut self, key: &[u8], id: u64) -> Result<()> {
+    /// Fail with [`Error::Unique`] if another document holds the value of entry `key`. With
+    /// `evict_in` (the collection), an expired holder is no obstacle: it is removed in this
+    /// transaction, as a sweep would.
+    fn check_unique(&mut self, key: &[u8], id: u64, evict_in: Option<u32>) -> Result<()> {
         let prefix = index::value_part(key).to_vec();
         let end = format::prefix_end(&prefix);
-        let mut clash = false;
-        self.scan_range(&prefix, end.as_deref(), &mut |k, _| {
-            // Only an entry of exactly this value (the key minus its 8-byte doc id).
-            if k.len() == key.len() && index::doc_id_of_entry(k)? != id {
-                clash = true;
-                return Ok(false);
+        loop {
+            let mut clash = None;
+            self.scan_range(&prefix, end.as_deref(), &mut |k, _| {
+                // Only an entry of exactly this value (the key minus its 8-byte doc id).
+                if k.len() == key.len() {
+                    let other = index::doc_id_of_entry(k)?;
+                    if other != id {
+                        clash = Some(other);
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })?;
+            match (clash, evict_in) {
+                (None, _) => return Ok(()),
+                (Some(other), Some(cid)) if self.evict_if_expired(cid, other)? => {}
+                (Some(_), _) => return Err(Error::Unique),
             }
-            Ok(true)
-        })?;
-        if clash {
-            Err(Error::Unique)
-        } else {
-            Ok(())
         }
     }
 
@@ -1772,37 +1854,21 @@ impl<D: BlockDevice> Txn<'_, D> {
         Ok(())
     }
 
-    /// Store `value` under `key` in namespace `ns` (created if needed).
+    /// Store `value` under `key` in namespace `ns` (created if needed; no expiry, no tags: a
+    /// put replaces the whole entry).
     pub fn kv_put(&mut self, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.timed(stats::OpClass::Update, |t| {
-            check_user_name(ns)?;
-            t.kv_put_entry(ns, key, value)
+        self.kv_put_with(ns, key, value, &WriteOptions::default())
+    }
+
+    /// The value under `key` (None: absent or expired).
+    pub fn kv_get(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.timed(stats::OpClass::Read, |t| {
+            Ok(t.kv_get_entry(ns, key)?.map(|e| e.value))
         })
     }
 
-    fn kv_put_entry(&mut self, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.check_kv(key, Some(value))?;
-        let nid = match self.namespace_id(ns)? {
-            Some(id) => id,
-            None => self.create_catalog(format::CAT_NAMESPACE, ns)?,
-        };
-        self.write(format::kv_key(nid, key), Some(value.to_vec()))
-    }
-
-    /// The value under `key` in `ns`.
-    pub fn kv_get(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.timed(stats::OpClass::Read, |t| t.kv_get_entry(ns, key))
-    }
-
-    fn kv_get_entry(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.check_kv(key, None)?;
-        let Some(nid) = self.namespace_id(ns)? else {
-            return Ok(None);
-        };
-        self.read(&format::kv_key(nid, key))
-    }
-
-    /// Delete `key` from `ns`; returns whether it existed.
+    /// Delete `key`; returns whether it existed (an expired entry does not: it is left to
+    /// [`Database::sweep`]).
     pub fn kv_delete(&mut self, ns: &str, key: &[u8]) -> Result<bool> {
         self.timed(stats::OpClass::Delete, |t| {
             check_user_name(ns)?;
@@ -1816,9 +1882,13 @@ impl<D: BlockDevice> Txn<'_, D> {
             return Ok(false);
         };
         let k = format::kv_key(nid, key);
-        if self.read(&k)?.is_none() {
+        let Some(old) = self.read(&k)? else {
+            return Ok(false);
+        };
+        if self.expired(format::decode_kv(&old)?.exp)? {
             return Ok(false);
         }
+        self.update_kv_extras(nid, key, Some(&old), None)?;
         self.write(k, None)?;
         Ok(true)
     }
@@ -1832,12 +1902,49 @@ pub struct DocIter<'a, D: BlockDevice> {
     batch: Vec<(Vec<u8>, Vec<u8>)>,
     pos: usize,
     done: bool,
+    /// The time expiry is judged at, read when first needed.
+    now: Option<u64>,
 }
 
 impl<D: BlockDevice> Iterator for DocIter<'_, D> {
     type Item = Result<Value>;
 
     fn next(&mut self) -> Option<Result<Value>> {
+        loop {
+            match self.next_stored()? {
+                Ok((id, raw)) => match self.is_live(&raw) {
+                    Ok(true) => {
+                        let txn = self.db.begin();
+                        return Some(txn.decode_doc(id, &raw));
+                    }
+                    Ok(false) => continue,
+                    Err(e) => return Some(Err(e)),
+                },
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl<D: BlockDevice> DocIter<'_, D> {
+    /// Whether a stored document is not expired.
+    fn is_live(&mut self, raw: &[u8]) -> Result<bool> {
+        let Some(exp) = format::decode_doc_header(raw)?.0.exp else {
+            return Ok(true);
+        };
+        let now = match self.now {
+            Some(n) => n,
+            None => {
+                let n = self.db.now()?;
+                self.now = Some(n);
+                n
+            }
+        };
+        Ok(exp > now)
+    }
+
+    /// The next stored document, expired or not.
+    fn next_stored(&mut self) -> Option<Result<(u64, Vec<u8>)>> {
         let coll = self.coll?;
         if self.pos >= self.batch.len() {
             if self.done {
@@ -1876,12 +1983,6 @@ impl<D: BlockDevice> Iterator for DocIter<'_, D> {
         let Some(id) = format::doc_id_of(coll, k) else {
             return Some(Err(Error::Corrupt));
         };
-        let txn = Txn {
-            db: &mut *self.db,
-            ws: WriteSet::new(),
-            bytes: 0,
-        };
-        let raw = raw.clone();
-        Some(txn.decode_doc(id, &raw))
+        Some(Ok((id, raw.clone())))
     }
 }

@@ -92,6 +92,11 @@ pub const T_DOC: u8 = 0x03;
 pub const T_KV: u8 = 0x04;
 /// Secondary index entries: `T_INDEX, index_id (BE u32), encoded values, doc_id (BE u64)`.
 pub const T_INDEX: u8 = 0x05;
+/// Expiry index: `T_TTL, expiry (BE u64), target key` (a document or KV key), empty value.
+pub const T_TTL: u8 = 0x06;
+/// Tag index: `T_TAG, owner kind, owner id (BE u32), tag, 0x00, item`, empty value; the item is
+/// a document id (BE u64) for [`TAG_DOC`] owners, the raw key for [`TAG_KV`] owners.
+pub const T_TAG: u8 = 0x07;
 
 pub const CAT_COLLECTION: u8 = b'c';
 pub const CAT_NAMESPACE: u8 = b'n';
@@ -103,6 +108,14 @@ pub const CAT_INDEX: u8 = b'i';
 pub const CAT_BUILDING: u8 = b'b';
 /// A collection's schema: `T_CATALOG, 's', coll_id (BE u32)`.
 pub const CAT_SCHEMA: u8 = b's';
+/// The database time's persisted high-water mark: `T_CATALOG, 't'` -> varint time.
+pub const CAT_TIME: u8 = b't';
+/// How many expired items were physically removed: `T_CATALOG, 'e'` -> varint count.
+pub const CAT_EXPIRED: u8 = b'e';
+/// The database identity (16 bytes, made at the first backup).
+pub const CAT_DB_ID: u8 = b'u';
+/// The last backup taken or restored: kind u8, varint end seq, backup id (16), varint created.
+pub const CAT_LAST_BACKUP: u8 = b'B';
 
 /// The catalog key of index `name` on collection `coll`.
 pub fn index_def_key(coll: u32, name: &[u8]) -> Vec<u8> {
@@ -183,13 +196,21 @@ pub fn kv_key(ns: u32, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The owning collection or namespace id of a document or KV key (used to purge dropped ones).
+/// The owning collection, namespace or index id of a document, KV, index, expiry or tag key
+/// (used to purge dropped ones).
 pub fn owner_of(key: &[u8]) -> Option<u32> {
+    let at = |i: usize| -> Option<u32> {
+        let b: [u8; 4] = key.get(i..i + 4)?.try_into().ok()?;
+        Some(u32::from_be_bytes(b))
+    };
     match key.first() {
-        Some(&T_DOC) | Some(&T_KV) | Some(&T_INDEX) => {
-            let b: [u8; 4] = key.get(1..5)?.try_into().ok()?;
-            Some(u32::from_be_bytes(b))
-        }
+        Some(&T_DOC) | Some(&T_KV) | Some(&T_INDEX) => at(1),
+        // An expiry entry belongs to its target's owner.
+        Some(&T_TTL) => match key.get(9) {
+            Some(&T_DOC) | Some(&T_KV) => at(10),
+            _ => None,
+        },
+        Some(&T_TAG) => at(2),
         _ => None,
     }
 }
@@ -205,6 +226,99 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         end.pop();
     }
     None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry and tag index keys.
+
+/// The expiry entry of `target` (a document or KV key) expiring at `exp`.
+pub fn ttl_key(exp: u64, target: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + target.len());
+    k.push(T_TTL);
+    k.extend_from_slice(&exp.to_be_bytes());
+    k.extend_from_slice(target);
+    k
+}
+
+/// The end (exclusive) of the expiry entries of items expired at time `now` (expiry <= now).
+pub fn ttl_end(now: u64) -> Vec<u8> {
+    match now.checked_add(1) {
+        Some(n) => {
+            let mut k = alloc::vec![T_TTL];
+            k.extend_from_slice(&n.to_be_bytes());
+            k
+        }
+        None => alloc::vec![T_TTL + 1],
+    }
+}
+
+/// The expiry and target key of an expiry entry.
+pub fn ttl_parts(key: &[u8]) -> Result<(u64, &[u8])> {
+    if key.first() != Some(&T_TTL) {
+        return Err(Error::Corrupt);
+    }
+    let exp: [u8; 8] = key
+        .get(1..9)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::Corrupt)?;
+    let target = key.get(9..).ok_or(Error::Corrupt)?;
+    if target.is_empty() {
+        return Err(Error::Corrupt);
+    }
+    Ok((u64::from_be_bytes(exp), target))
+}
+
+/// Tag owner kind: a collection's documents.
+pub const TAG_DOC: u8 = b'd';
+/// Tag owner kind: a namespace's key-value entries.
+pub const TAG_KV: u8 = b'k';
+/// Most tags one document or KV entry carries.
+pub const MAX_TAGS: usize = 8;
+/// Longest tag (bytes).
+pub const MAX_TAG_LEN: usize = 32;
+
+/// Whether `tag` is 1..=[`MAX_TAG_LEN`] bytes of `[A-Za-z0-9_.:-]` (so never a 0x00, the tag
+/// index's separator).
+pub fn valid_tag(tag: &[u8]) -> bool {
+    !tag.is_empty()
+        && tag.len() <= MAX_TAG_LEN
+        && tag
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// The prefix of every tag entry of one collection ([`TAG_DOC`]) or namespace ([`TAG_KV`]).
+pub fn tag_prefix(kind: u8, owner: u32) -> [u8; 6] {
+    let o = owner.to_be_bytes();
+    [T_TAG, kind, o[0], o[1], o[2], o[3]]
+}
+
+/// The prefix of the entries of one tag of an owner.
+pub fn tag_run_prefix(kind: u8, owner: u32, tag: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(7 + tag.len());
+    k.extend_from_slice(&tag_prefix(kind, owner));
+    k.extend_from_slice(tag);
+    k.push(0);
+    k
+}
+
+/// The tag entry of `item` (a BE document id or a raw KV key) under `tag`.
+pub fn tag_key(kind: u8, owner: u32, tag: &[u8], item: &[u8]) -> Vec<u8> {
+    let mut k = tag_run_prefix(kind, owner, tag);
+    k.extend_from_slice(item);
+    k
+}
+
+/// The tag and item of a tag entry (the key minus its 6-byte owner prefix).
+pub fn tag_parts(key: &[u8]) -> Result<(&[u8], &[u8])> {
+    let rest = key.get(6..).ok_or(Error::Corrupt)?;
+    let sep = rest.iter().position(|&b| b == 0).ok_or(Error::Corrupt)?;
+    let tag = rest.get(..sep).ok_or(Error::Corrupt)?;
+    let item = rest.get(sep + 1..).ok_or(Error::Corrupt)?;
+    if !valid_tag(tag) || item.is_empty() {
+        return Err(Error::Corrupt);
+    }
+    Ok((tag, item))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,18 +415,110 @@ pub fn decode_u32(b: &[u8]) -> Result<u32> {
     Ok(v)
 }
 
-/// Document header stored before the encoded body: version and time of the last write.
-pub fn encode_doc_header(out: &mut Vec<u8>, ver: u64, ts: u64) {
-    put_varint(out, ver);
-    put_varint(out, ts);
+/// Document header flag: an expiry follows.
+pub const DOC_HAS_EXPIRY: u8 = 0x01;
+
+/// The header stored before a document's encoded body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocHeader {
+    /// `_ver`: 1 on insert, +1 on every replace or patch.
+    pub ver: u64,
+    /// `_ts`: database time of the last write.
+    pub ts: u64,
+    /// `_exp`: database time from which the document is expired (None: never).
+    pub exp: Option<u64>,
 }
 
-pub fn decode_doc_header(b: &[u8]) -> Result<(u64, u64, &[u8])> {
+/// Document header: varint ver, varint ts, flags u8, [varint expiry].
+pub fn encode_doc_header(out: &mut Vec<u8>, h: &DocHeader) {
+    put_varint(out, h.ver);
+    put_varint(out, h.ts);
+    match h.exp {
+        Some(e) => {
+            out.push(DOC_HAS_EXPIRY);
+            put_varint(out, e);
+        }
+        None => out.push(0),
+    }
+}
+
+/// The header and the body bytes of a stored document.
+pub fn decode_doc_header(b: &[u8]) -> Result<(DocHeader, &[u8])> {
     let mut r = Reader::new(b);
     let ver = r.varint()?;
     let ts = r.varint()?;
+    let exp = match r.u8()? {
+        0 => None,
+        DOC_HAS_EXPIRY => Some(r.varint()?),
+        _ => return Err(Error::Corrupt),
+    };
     let body = b.get(r.pos()..).ok_or(Error::Corrupt)?;
-    Ok((ver, ts, body))
+    Ok((DocHeader { ver, ts, exp }, body))
+}
+
+/// KV envelope flag: an expiry follows.
+pub const KV_HAS_EXPIRY: u8 = 0x01;
+/// KV envelope flag: tags follow.
+pub const KV_HAS_TAGS: u8 = 0x02;
+
+/// A decoded KV envelope, borrowing the stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvRecord<'a> {
+    pub exp: Option<u64>,
+    pub tags: heapless::Vec<&'a [u8], MAX_TAGS>,
+    pub value: &'a [u8],
+}
+
+/// KV envelope: flags u8, [varint expiry], [u8 count, count tag blobs], then the value.
+pub fn encode_kv(out: &mut Vec<u8>, exp: Option<u64>, tags: &[&[u8]], value: &[u8]) {
+    let mut flags = 0;
+    if exp.is_some() {
+        flags |= KV_HAS_EXPIRY;
+    }
+    if !tags.is_empty() {
+        flags |= KV_HAS_TAGS;
+    }
+    out.push(flags);
+    if let Some(e) = exp {
+        put_varint(out, e);
+    }
+    if !tags.is_empty() {
+        // Callers pass at most MAX_TAGS tags.
+        out.push(tags.len().min(MAX_TAGS) as u8);
+        for t in tags.iter().take(MAX_TAGS) {
+            put_blob(out, t);
+        }
+    }
+    out.extend_from_slice(value);
+}
+
+pub fn decode_kv(b: &[u8]) -> Result<KvRecord<'_>> {
+    let mut r = Reader::new(b);
+    let flags = r.u8()?;
+    if flags & !(KV_HAS_EXPIRY | KV_HAS_TAGS) != 0 {
+        return Err(Error::Corrupt);
+    }
+    let exp = if flags & KV_HAS_EXPIRY != 0 {
+        Some(r.varint()?)
+    } else {
+        None
+    };
+    let mut tags = heapless::Vec::new();
+    if flags & KV_HAS_TAGS != 0 {
+        let n = r.u8()?;
+        if n == 0 || usize::from(n) > MAX_TAGS {
+            return Err(Error::Corrupt);
+        }
+        for _ in 0..n {
+            let t = r.blob()?;
+            if !valid_tag(t) || tags.contains(&t) {
+                return Err(Error::Corrupt);
+            }
+            tags.push(t).map_err(|_| Error::Corrupt)?;
+        }
+    }
+    let value = b.get(r.pos()..).ok_or(Error::Corrupt)?;
+    Ok(KvRecord { exp, tags, value })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +721,7 @@ pub fn read_internal_entry<'a>(r: &mut Reader<'a>) -> Result<InternalEntry<'a>> 
 // the sealed manifest. Replaced atomically (write `cairn.tmp`, rename over `cairn`).
 
 pub const MAGIC: [u8; 8] = *b"CAIRNDB\x01";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 pub const ROOT_HEADER: usize = 8 + 2 + 2 + 4 + 16 + 16 + 8;
 pub const FLAG_ENCRYPTED: u16 = 0x0001;
 pub const FLAG_PASSPHRASE: u16 = 0x0002;
@@ -743,6 +949,67 @@ mod tests {
     }
 
     #[test]
+    fn doc_headers_and_kv_envelopes_round_trip_and_reject_garbage() {
+        for exp in [None, Some(0), Some(1_700_000_000_000)] {
+            let h = DocHeader {
+                ver: 3,
+                ts: 99,
+                exp,
+            };
+            let mut b = Vec::new();
+            encode_doc_header(&mut b, &h);
+            b.push(7);
+            let (d, body) = decode_doc_header(&b).unwrap();
+            assert_eq!((d, body), (h, &[7u8][..]));
+            for cut in 0..b.len() - 1 {
+                assert!(decode_doc_header(&b[..cut]).is_err());
+            }
+        }
+        assert_eq!(decode_doc_header(&[1, 1, 2]), Err(Error::Corrupt));
+        let mut b = Vec::new();
+        encode_kv(&mut b, Some(500), &[b"a", b"x:1"], b"val");
+        let r = decode_kv(&b).unwrap();
+        assert_eq!(r.exp, Some(500));
+        assert_eq!(&r.tags[..], &[&b"a"[..], &b"x:1"[..]]);
+        assert_eq!(r.value, b"val");
+        let mut plain = Vec::new();
+        encode_kv(&mut plain, None, &[], b"");
+        assert_eq!(plain, [0]);
+        assert_eq!(decode_kv(&plain).unwrap().value, b"");
+        // Unknown flags, a zero or oversized tag count, a bad or repeated tag.
+        assert_eq!(decode_kv(&[4]), Err(Error::Corrupt));
+        assert_eq!(decode_kv(&[2, 0]), Err(Error::Corrupt));
+        assert_eq!(decode_kv(&[2, 9]), Err(Error::Corrupt));
+        assert_eq!(decode_kv(&[2, 1, 1, 0]), Err(Error::Corrupt));
+        assert_eq!(decode_kv(&[2, 2, 1, b'a', 1, b'a']), Err(Error::Corrupt));
+        assert!(decode_kv(&[]).is_err());
+    }
+
+    #[test]
+    fn expiry_and_tag_keys() {
+        let target = doc_key(7, 42);
+        let k = ttl_key(1000, &target);
+        assert_eq!(ttl_parts(&k).unwrap(), (1000, &target[..]));
+        assert!(k < ttl_end(1000) && k >= ttl_end(999));
+        assert_eq!(ttl_end(u64::MAX), alloc::vec![T_TTL + 1]);
+        assert_eq!(owner_of(&k), Some(7));
+        assert_eq!(owner_of(&ttl_key(5, &kv_key(9, b"k"))), Some(9));
+        assert!(ttl_parts(&[T_TTL, 0, 0]).is_err());
+        let t = tag_key(TAG_KV, 9, b"ab", b"key");
+        assert_eq!(tag_parts(&t).unwrap(), (&b"ab"[..], &b"key"[..]));
+        assert_eq!(owner_of(&t), Some(9));
+        // A tag sorts before its extensions: "a" entries end before "ab" ones start.
+        let a_end = prefix_end(&tag_run_prefix(TAG_DOC, 1, b"a")).unwrap();
+        assert!(tag_key(TAG_DOC, 1, b"a", &[0xFF; 8]) < a_end);
+        assert!(a_end <= tag_key(TAG_DOC, 1, b"ab", &[0; 8]));
+        assert!(tag_parts(&tag_prefix(TAG_DOC, 1)).is_err());
+        assert!(valid_tag(b"Zone-3.a_b:c"));
+        for bad in [&b""[..], b"a b", b"\xc3\xa9", &[b'a'; 33]] {
+            assert!(!valid_tag(bad));
+        }
+    }
+
+    #[test]
     fn manifest_round_trip_and_bounds() {
         let m = Manifest {
             wal_base: 77,
@@ -816,7 +1083,7 @@ mod tests {
         bad[0] ^= 1;
         assert_eq!(RootHeader::decode(&bad), Err(Error::NotFormatted));
         let mut newer = h.encode();
-        newer[8] = 2;
+        newer[8] = 3;
         assert_eq!(RootHeader::decode(&newer), Err(Error::Unsupported));
     }
 }

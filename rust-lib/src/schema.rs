@@ -11,8 +11,8 @@
 //! for every element). Anything else is [`Error::BadSchema`], so that typos are caught when
 //! the schema is set, not silently ignored.
 //!
-//! **Automatic fields.** The engine validates the user body, which never holds `_id`, `_ver`
-//! or `_ts`. A schema may still mention them at the top level (so that a schema written
+//! **Automatic fields.** The engine validates the user body, which never holds `_id`, `_ver`,
+//! `_ts` or `_exp` (`_tags` is a body field and is validated like any other). A schema may still mention them at the top level (so that a schema written
 //! against whole documents loads): there, `required` counts them as present,
 //! `additionalProperties: false` allows them and their `properties` entries are not applied.
 //! Deeper down they are ordinary names.
@@ -131,7 +131,7 @@ impl Schema {
         Ok(Schema { nodes })
     }
 
-    /// Checks `doc` (the user body, without `_id`, `_ver`, `_ts`) and returns the first
+    /// Checks `doc` (the user body, without `_id`, `_ver`, `_ts`, `_exp`) and returns the first
     /// violation. Each (sub-)schema checks, in this order, `type`, `enum`, `minimum`,
     /// `maximum`, `maxLength`, `required` (in listed order), `additionalProperties` (in the
     /// document's key order), then `properties` (in schema order) and `items` (by index).

@@ -265,7 +265,7 @@ struct Inner<D: BlockDevice> {
 
 impl<D: BlockDevice> Inner<D> {
     fn info(&mut self) -> Option<TxnInfo> {
-        let now = self.db.now();
+        let now = self.db.peek_time();
         self.open.as_ref().map(|d| TxnInfo {
             owner: d.owner,
             started: d.started,
@@ -552,7 +552,7 @@ impl<'s, D: BlockDevice, L: RawLock> Within<'s, D, L> {
         // Serials only tell tokens apart; 2^64 begins do not happen.
         inner.serial = inner.serial.wrapping_add(1);
         let serial = inner.serial;
-        let started = inner.db.now();
+        let started = inner.db.peek_time();
         inner.open = Some(Detached {
             owner,
             serial,

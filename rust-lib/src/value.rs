@@ -36,8 +36,9 @@ pub const DEFAULT_MAX_DEPTH: usize = 16;
 /// accepts. It bounds the stack used by the serde-based parsers on hostile input.
 pub const MAX_DEPTH_LIMIT: usize = 64;
 
-/// Top-level fields the engine maintains itself; patches cannot touch them.
-pub const RESERVED_FIELDS: [&str; 3] = ["_id", "_ver", "_ts"];
+/// Top-level fields the engine maintains itself; patches cannot touch them. (`_tags` is a body
+/// field that writes keep indexed, not one of these.)
+pub const RESERVED_FIELDS: [&str; 4] = ["_id", "_ver", "_ts", "_exp"];
 
 /// Whether `name` is one of [`RESERVED_FIELDS`].
 pub fn is_reserved_field(name: &str) -> bool {
@@ -1156,7 +1157,8 @@ fn validate_patch(patch: &Value) -> Result<&Map> {
 ///
 /// Errors ([`Error::InvalidPatch`] unless noted): patch or operand not a map; unknown
 /// operator; empty path or segment; a path whose first segment is one of
-/// [`RESERVED_FIELDS`] (`_id`, `_ver`, `_ts`; other `_` names and nested ones are ordinary);
+/// [`RESERVED_FIELDS`] (`_id`, `_ver`, `_ts`, `_exp`; other `_` names and nested ones are
+/// ordinary);
 /// `$inc` operand or target not a number; `$push`/`$pull` target present but not an array;
 /// a `$push` operand map with `$` keys other than one `$each` array; a malformed `$pull`
 /// filter operand (also [`Error::TooLarge`] for an over-long list, [`Error::InvalidArgument`]

@@ -123,11 +123,11 @@ struct Sizer(Database<RamFlash>);
 impl Sizer {
     fn new() -> Self {
         let dev = RamFlash::new(geometry(64)).expect("ram");
-        Sizer(
-            Database::format(dev, &Config::default(), &Key::None)
-                .map_err(|e| e.0)
-                .expect("format"),
-        )
+        let mut db = Database::format(dev, &Config::default(), &Key::None)
+            .map_err(|e| e.0)
+            .expect("format");
+        fixed_clock(&mut db);
+        Sizer(db)
     }
     fn size(&mut self, body: &Map) -> u64 {
         let db = &mut self.0;
@@ -137,6 +137,12 @@ impl Sizer {
         db.delete("s", id).expect("delete");
         after - before
     }
+}
+
+/// A clock far from zero, so every `_ts` stamp (and so every stored length the model
+/// predicts) has the same varint length whatever reopens move the time by.
+fn fixed_clock<D: cairndb::flash::BlockDevice>(db: &mut Database<D>) {
+    db.set_clock(Box::new(|| 1 << 40));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +304,7 @@ fn setup() -> SimFlash {
     let mut db = Database::format(new_sim(BLOCKS), &config(), &key())
         .map_err(|e| e.0)
         .expect("format");
+    fixed_clock(&mut db);
     let m = Model::new();
     for (name, c) in NAMES.iter().zip(&m.colls) {
         db.create_collection_with(
@@ -414,7 +421,10 @@ fn play(
         dev.cut_power_after(n - done);
     }
     let mut db = match Database::open(dev, &cfg, &key()) {
-        Ok(db) => db,
+        Ok(mut db) => {
+            fixed_clock(&mut db);
+            db
+        }
         Err((e, dev)) => {
             assert!(dev.power_is_cut(), "open failed without a power cut: {e:?}");
             return End::Cut(first.saturating_sub(1), dev, false);
@@ -442,6 +452,7 @@ fn play(
                 match Database::open(dev, &cfg, &key()) {
                     Ok(reopened) => {
                         db = reopened;
+                        fixed_clock(&mut db);
                         Ok(())
                     }
                     Err((e, dev)) => {
@@ -667,6 +678,7 @@ fn one_cut(w: &Workload, start: &SimFlash, trace: &Trace, n: u64) -> bool {
     let mut db = Database::open(dev, &config(), &key())
         .map_err(|e| e.0)
         .unwrap_or_else(|e| panic!("{ctx}: open failed: {e:?}"));
+    fixed_clock(&mut db);
     let seen = read_state(&mut db);
     let (before, after) = (&w.models[i], &w.models[i + 1]);
     let (m, survived) = if !acked && seen == expected(before) {

@@ -7,8 +7,22 @@ use cairndb::flash::{BlockDevice, FlashError, Geometry, RamFlash, SimFlash};
 use cairndb::value::Value;
 use cairndb::Error;
 use common::*;
-use std::cell::Cell;
-use std::rc::Rc;
+
+/// A settable counter the database can hold as its (Send) clock.
+#[derive(Clone, Default)]
+struct Cell(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Cell {
+    fn new(v: u64) -> Self {
+        Cell(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(v)))
+    }
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn set(&self, v: u64) {
+        self.0.store(v, std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 fn fresh() -> Database<SimFlash> {
     Database::format(new_sim(128), &Config::default(), &Key::None)
@@ -18,8 +32,8 @@ fn fresh() -> Database<SimFlash> {
 
 /// A clock that advances by `step` at every reading, so each counted call (read at its start
 /// and its end) lasts exactly `step`.
-fn stepping(db: &mut Database<SimFlash>, start: u64) -> Rc<Cell<u64>> {
-    let step = Rc::new(Cell::new(10));
+fn stepping(db: &mut Database<SimFlash>, start: u64) -> Cell {
+    let step = Cell::new(10);
     let s = step.clone();
     let mut now = start;
     db.set_clock(Box::new(move || {

@@ -19,10 +19,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 
-/// Catalog kind of the database identity (16 bytes, made at the first backup).
-const CAT_DB_ID: u8 = b'u';
-/// Catalog kind of the last backup taken: end seq, backup id, created, kind.
-const CAT_LAST_BACKUP: u8 = b'B';
+use format::{CAT_DB_ID, CAT_LAST_BACKUP};
 
 /// Which key protects a backup stream.
 #[derive(Clone, Copy)]
@@ -155,7 +152,7 @@ impl<D: BlockDevice> Database<D> {
         h.update(header.salt);
         h.update(header.generation.to_le_bytes());
         h.update(self.store.last_seq().to_le_bytes());
-        h.update(self.now().to_le_bytes());
+        h.update(self.peek_time().to_le_bytes());
         h.update(salt_in);
         out.copy_from_slice(&h.finalize()[..16]);
         out
@@ -228,6 +225,9 @@ impl<D: BlockDevice> Database<D> {
         base: Option<BackupBase>,
     ) -> Result<BackupInfo> {
         let db_id = self.db_id()?;
+        // Reading the time may commit the time mark: do it before fixing the end of the backup.
+        let created = self.now()?;
+        let entropy = self.entropy(b"backup");
         if base.is_some_and(|b| b.seq < self.store.incr_floor() || b.seq > self.store.last_seq()) {
             return Err(Error::BackupChain);
         }
@@ -236,8 +236,8 @@ impl<D: BlockDevice> Database<D> {
             db_id,
             base,
             end_seq,
-            created: self.now(),
-            entropy: self.entropy(b"backup"),
+            created,
+            entropy,
             chunk_size: DEFAULT_CHUNK_SIZE,
         };
         let since = base.map(|b| b.seq);

@@ -106,7 +106,7 @@ impl<D: BlockDevice> Txn<'_, D> {
         m.insert(String::from("level"), Value::Int(level as i64));
         m.insert(String::from("code"), Value::Int(i64::from(code)));
         m.insert(String::from("msg"), Value::Str(String::from(clip(msg))));
-        self.insert_doc(EVENTS, &Value::Map(m)).map(|_| ())
+        self.insert_doc(EVENTS, &Value::Map(m), None).map(|_| ())
     }
 }
 

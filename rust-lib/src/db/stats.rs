@@ -101,6 +101,8 @@ pub struct Statistics {
     pub ops: OpStats,
     /// The last backup taken (or restored), persisted.
     pub last_backup: Option<super::LastBackup>,
+    /// Expired items physically removed (sweeps and unique-index writes), persisted.
+    pub expired_removed: u64,
     /// Integrity checks since open that found problems (each also logged as an
     /// [`EVENT_CORRUPTION`](super::EVENT_CORRUPTION) event, which persists).
     pub corruption_events: u32,
@@ -109,13 +111,13 @@ pub struct Statistics {
 impl<D: BlockDevice> Database<D> {
     /// Read the clock at the start of a counted call (None without a clock).
     pub(super) fn op_start(&mut self) -> Option<u64> {
-        self.clock.as_mut().map(|c| c())
+        self.clock.reading()
     }
 
     /// Count a call of `class` that started at `t0`.
     pub(super) fn op_end(&mut self, class: OpClass, t0: Option<u64>, failed: bool) {
-        let dt = match (t0, self.clock.as_mut()) {
-            (Some(t0), Some(c)) => c().saturating_sub(t0),
+        let dt = match (t0, self.clock.reading()) {
+            (Some(t0), Some(t1)) => t1.saturating_sub(t0),
             _ => 0,
         };
         let s = self.ops.class(class);
@@ -176,26 +178,32 @@ impl<D: BlockDevice> Database<D> {
             wear: self.wear(),
             ops: self.ops,
             last_backup: self.last_backup()?,
+            expired_removed: self.expired_removed()?,
             corruption_events: self.corruption_events,
         })
     }
 }
 
 impl<D: BlockDevice> Txn<'_, D> {
-    /// Run one public call of `class`, counting it and timing it. Its writes are stamped with
-    /// the clock reading that starts it, so timing costs no extra clock reading before them.
+    /// Run one public call of `class` as a unit, counting and timing it. A call that fails
+    /// leaves the transaction exactly as it was before the call (its partial writes, such as
+    /// index entries of a document that then did not fit, are undone), so a caller may handle
+    /// the error and still commit. The write set is bounded by one commit, so the copy is small.
     pub(super) fn timed<R>(
         &mut self,
         class: OpClass,
         f: impl FnOnce(&mut Self) -> Result<R>,
     ) -> Result<R> {
-        let outer = self.db.op_t0;
         let t0 = self.db.op_start();
-        if t0.is_some() {
-            self.db.op_t0 = t0;
+        if self.now.is_none() {
+            self.first_reading = t0;
         }
+        let saved = self.savepoint();
         let r = f(self);
-        self.db.op_t0 = outer;
+        self.first_reading = None;
+        if r.is_err() {
+            self.rollback_to(saved);
+        }
         self.db.op_end(class, t0, r.is_err());
         r
     }
