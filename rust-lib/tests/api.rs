@@ -544,3 +544,46 @@ fn nothing_is_lost_on_a_failed_call() {
         Some(&Value::Int(1))
     );
 }
+
+#[test]
+fn a_failed_call_inside_a_transaction_leaves_nothing_behind() {
+    use cairndb::db::IndexSpec;
+    let mut db = fresh(&Key::Raw(&KEY_A));
+    let spec = IndexSpec {
+        fields: &["code"],
+        unique: true,
+        partial: None,
+    };
+    db.create_index("acct", "by_code", &spec).unwrap();
+    db.insert("acct", &json(r#"{"code":"A"}"#)).unwrap();
+    let big = "x".repeat(600);
+    let mut padded = 0u64;
+    db.transaction(|t| {
+        t.insert("acct", &json(r#"{"code":"B"}"#))?;
+        // A unique clash after the index upkeep staged entries: the call fails alone.
+        assert_eq!(
+            t.insert("acct", &json(r#"{"code":"A"}"#)),
+            Err(Error::Unique)
+        );
+        // Past the commit bound: the call fails alone, the transaction stays usable.
+        loop {
+            let doc = json(&format!(r#"{{"code":"C{padded}","pad":"{big}"}}"#));
+            match t.insert("acct", &doc) {
+                Ok(_) => padded += 1,
+                Err(Error::TxnTooLarge) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        t.insert("acct", &json(r#"{"code":"D"}"#))?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(padded < 3);
+    assert_eq!(db.count("acct").unwrap(), 3 + padded);
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.index_entries, 3 + padded);
+    let refused = format!(r#"{{"code":"C{padded}"}}"#);
+    assert_eq!(db.count_where("acct", &json(&refused)).unwrap(), 0);
+    assert_eq!(db.count_where("acct", &json(r#"{"code":"D"}"#)).unwrap(), 1);
+}
