@@ -2341,6 +2341,8 @@ mod tests {
             CAIRN_ERR_BUFFER_TOO_SMALL,
             CAIRN_ERR_BUSY,
             CAIRN_ERR_INTERNAL,
+            CAIRN_ERR_TYPE,
+            CAIRN_ERR_TXN_ABORTED,
         ]);
         for (i, c) in codes.iter().enumerate() {
             assert!(*c < 0);
