@@ -7,8 +7,11 @@
  * Conventions: every call that can fail returns CAIRN_OK (0) or a negative CAIRN_ERR_* code
  * (cairn_strerror() describes it). Handles are opaque. Strings are NUL-terminated UTF-8;
  * documents are JSON text; key-value keys and values are raw bytes. Pointers the library
- * returns or fills stay owned as each function says. A cairn_db_t is not thread-safe: calls
- * on one handle must not overlap.
+ * returns or fills stay owned as each function says. A cairn_db_t may be shared by several
+ * tasks when its config brings a (recursive) platform lock; without one, calls on one handle
+ * must not overlap. Every call on a handle may also return CAIRN_ERR_TIMEOUT (the lock),
+ * CAIRN_ERR_BUSY (called from the handle's own callback, or while it has a transaction open)
+ * and CAIRN_ERR_INTERNAL (a bug; the handle is then poisoned).
  */
 
 #ifndef CAIRNDB_H
@@ -188,6 +191,18 @@
 #define CAIRN_ERR_INTERNAL (-34)
 
 /**
+ * A typed accessor found a value of another type at the path (cairn_doc_get_i64() on a
+ * string, ...).
+ */
+#define CAIRN_ERR_TYPE (-35)
+
+/**
+ * The transaction was aborted by an earlier error inside it: nothing of it will be
+ * committed; end it with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
+ */
+#define CAIRN_ERR_TXN_ABORTED (-36)
+
+/**
  * Return code of a flash callback for a bad block (littlefs's `LFS_ERR_CORRUPT`): the data is
  * relocated. Any other nonzero return code is an I/O error.
  */
@@ -195,21 +210,33 @@
 
 /**
  * The version of ::cairn_config_t this header describes (a zero `version` field means it).
+ * Version 1 ended at `log`; version 2 added the lock fields.
  */
-#define CAIRN_CONFIG_VERSION 1
+#define CAIRN_CONFIG_VERSION 2
 
 /**
- * Log levels passed to the `log` callback.
+ * `lock_timeout_ms` value for waiting without a bound (the lock callback receives it
+ * unchanged: map it to `portMAX_DELAY`, `K_FOREVER`, ...).
+ */
+#define CAIRN_WAIT_FOREVER UINT32_MAX
+
+/**
+ * The lock timeout used when `lock_timeout_ms` is 0, in milliseconds.
+ */
+#define CAIRN_DEFAULT_LOCK_TIMEOUT_MS 5000
+
+/**
+ * Log levels passed to the `log` callback: a call failed (one line per failed call).
  */
 #define CAIRN_LOG_ERROR 1
 
 /**
- * A warning (nothing failed).
+ * A warning (nothing failed): an open transaction discarded by cairn_close().
  */
 #define CAIRN_LOG_WARN 2
 
 /**
- * Informational.
+ * Informational: open, format, rekey, compact and close of a handle.
  */
 #define CAIRN_LOG_INFO 3
 
@@ -224,14 +251,76 @@
 #define CAIRN_DEFAULT_KDF_ITERATIONS 10000
 
 /**
+ * Types reported by cairn_doc_type(): JSON `null`.
+ */
+#define CAIRN_TYPE_NULL 0
+
+/**
+ * `true` or `false` (cairn_doc_get_bool()).
+ */
+#define CAIRN_TYPE_BOOL 1
+
+/**
+ * A 64-bit integer (cairn_doc_get_i64(), cairn_doc_get_f64()).
+ */
+#define CAIRN_TYPE_INT 2
+
+/**
+ * A 64-bit float (cairn_doc_get_f64()).
+ */
+#define CAIRN_TYPE_FLOAT 3
+
+/**
+ * UTF-8 text (cairn_doc_get_str()).
+ */
+#define CAIRN_TYPE_STR 4
+
+/**
+ * Raw bytes, `{"$binary":"<base64>"}` in JSON (cairn_doc_get_bytes()).
+ */
+#define CAIRN_TYPE_BYTES 5
+
+/**
+ * An array: its elements are at paths "a.0", "a.1", ... (cairn_doc_len() counts them).
+ */
+#define CAIRN_TYPE_ARRAY 6
+
+/**
+ * An object.
+ */
+#define CAIRN_TYPE_MAP 7
+
+/**
  * An open database (opaque). Created by cairn_open(), cairn_format() or
  * cairn_open_or_format(); freed by cairn_close().
  *
- * Thread safety: a handle is not thread-safe. Calls on one handle must not overlap: use it
- * from one thread, or serialise calls with your own mutex (a platform lock in the config comes
- * with the transactions API). Handles on different devices are independent.
+ * Thread safety: with a platform lock in the config (`lock`/`unlock`), one handle may be
+ * shared by several tasks: every call takes the lock for its duration (waiting at most
+ * `lock_timeout_ms`, else ::CAIRN_ERR_TIMEOUT), and a transaction holds it from
+ * cairn_txn_begin() to its commit or rollback, so other tasks wait for it. Without a lock,
+ * calls on one handle must not overlap: use it from one task, or serialise the calls.
+ * cairn_close() must be the last call on a handle by any task. Handles on different devices
+ * are independent.
  */
 typedef struct cairn_db_t cairn_db_t;
+
+/**
+ * A decoded document (opaque): from cairn_doc_get_handle() or cairn_doc_dup() (owned by the
+ * caller, freed with cairn_doc_free()), or lent to a ::cairn_find_doc_fn for one call.
+ *
+ * Thread safety: independent of any database handle; one document must not be used by two
+ * tasks at once (reads from several tasks at once are fine, cairn_doc_free() is not).
+ */
+typedef struct cairn_doc_t cairn_doc_t;
+
+#if !defined(CAIRN_BARE_METAL)
+/**
+ * A flash image in a host file (opaque). Hosted builds only.
+ *
+ * Thread safety: as the handle using it.
+ */
+typedef struct cairn_file_device_t cairn_file_device_t;
+#endif
 
 /**
  * A flash device in RAM, owned by the library (opaque): for tests, host tools and volatile
@@ -240,6 +329,14 @@ typedef struct cairn_db_t cairn_db_t;
  * Thread safety: as the handle using it.
  */
 typedef struct cairn_ram_device_t cairn_ram_device_t;
+
+/**
+ * A transaction (opaque): cairn_txn_begin() hands it out, cairn_txn_commit() or
+ * cairn_txn_rollback() ends it. It lives inside its database handle, so a transaction
+ * handle used after its end (while the database stays open and no other transaction is open)
+ * gets ::CAIRN_ERR_INVALID_ARGUMENT rather than undefined behaviour.
+ */
+typedef struct cairn_txn_t cairn_txn_t;
 
 /**
  * Reads `len` bytes at offset `off` of erase block `block` into `buf`. Returns 0, or
@@ -282,14 +379,32 @@ typedef int32_t (*cairn_random_fn)(void *ctx, uint8_t *buf, size_t len);
 typedef void (*cairn_log_fn)(void *ctx, int32_t level, const char *msg);
 
 /**
+ * Takes the platform lock of a handle, waiting at most `timeout_ms` milliseconds
+ * (::CAIRN_WAIT_FOREVER: no bound). Returns 0 when the lock is taken, any other value when
+ * the wait timed out (the call then returns ::CAIRN_ERR_TIMEOUT).
+ *
+ * The lock must be recursive: the task that holds it may take it again (a transaction holds
+ * it from cairn_txn_begin() to its end, and each call inside takes it once more). FreeRTOS:
+ * `xSemaphoreTakeRecursive` on a recursive mutex; Zephyr: `k_mutex_lock` (recursive as is);
+ * POSIX: a `PTHREAD_MUTEX_RECURSIVE` mutex with `pthread_mutex_timedlock`. With a plain mutex,
+ * a call made by the task holding the lock times out instead of returning ::CAIRN_ERR_BUSY.
+ */
+typedef int32_t (*cairn_lock_fn)(void *ctx, uint32_t timeout_ms);
+
+/**
+ * Releases one level of the platform lock taken by ::cairn_lock_fn, from the same task.
+ */
+typedef void (*cairn_unlock_fn)(void *ctx);
+
+/**
  * Everything cairn_open() needs: the flash device, the platform, and the limits. A zeroed
  * field means its default, so `cairn_config_t cfg = {0};` plus the device fields is a valid
- * configuration. cairn_open() copies the struct; `ctx` and the callbacks must stay valid
- * until cairn_close().
+ * configuration. cairn_open() copies the struct; `ctx`, `lock_ctx` and the callbacks must stay
+ * valid until cairn_close().
  *
  * Every callback is called from the thread that called into cairndb, never concurrently for
- * one handle, and must not call back into the database it serves (that call returns
- * ::CAIRN_ERR_BUSY).
+ * one handle (all of them but `lock`/`unlock` with the platform lock held), and must not call
+ * back into the database it serves (that call returns ::CAIRN_ERR_BUSY).
  */
 typedef struct cairn_config_t {
   /**
@@ -380,9 +495,29 @@ typedef struct cairn_config_t {
    */
   cairn_random_fn random;
   /**
-   * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR.
+   * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
+   * rekey, compact and close log at ::CAIRN_LOG_INFO.
    */
   cairn_log_fn log;
+  /**
+   * Optional platform lock (version 2): set `lock` and `unlock` together (one without the
+   * other is ::CAIRN_ERR_INVALID_ARGUMENT) to share one handle between tasks. NULL: no
+   * locking; the handle is then for one task at a time.
+   */
+  cairn_lock_fn lock;
+  /**
+   * Releases the platform lock (required with `lock`).
+   */
+  cairn_unlock_fn unlock;
+  /**
+   * Passed unchanged as the first argument of `lock` and `unlock` (the mutex object).
+   */
+  void *lock_ctx;
+  /**
+   * Longest wait for the lock, in milliseconds. 0: ::CAIRN_DEFAULT_LOCK_TIMEOUT_MS;
+   * ::CAIRN_WAIT_FOREVER: no bound.
+   */
+  uint32_t lock_timeout_ms;
 } cairn_config_t;
 
 /**
@@ -470,6 +605,52 @@ typedef struct cairn_stats_t {
   uint32_t block_count;
 } cairn_stats_t;
 
+/**
+ * Allocates `size` bytes aligned to 8 (as `malloc`), or returns NULL.
+ */
+typedef void *(*cairn_malloc_fn)(void *ctx, size_t size);
+
+/**
+ * Frees a block from the matching ::cairn_malloc_fn.
+ */
+typedef void (*cairn_free_fn)(void *ctx, void *ptr);
+
+/**
+ * Receives one result of cairn_find_docs(), lent for the call only (never free it; copy it
+ * with cairn_doc_dup() to keep it). Return values as for ::cairn_find_fn.
+ */
+typedef int32_t (*cairn_find_doc_fn)(void *ctx, const struct cairn_doc_t *doc);
+
+/**
+ * Receives one name of cairn_coll_list() or cairn_ns_list(): `len` bytes plus a NUL, valid
+ * only during the call. Return values as for ::cairn_find_fn.
+ */
+typedef int32_t (*cairn_name_fn)(void *ctx, const char *name, size_t len);
+
+#if !defined(CAIRN_BARE_METAL)
+/**
+ * The geometry of a flash device or image.
+ */
+typedef struct cairn_geometry_t {
+  /**
+   * Smallest read unit in bytes (nonzero).
+   */
+  uint32_t read_size;
+  /**
+   * Smallest program unit in bytes (nonzero).
+   */
+  uint32_t prog_size;
+  /**
+   * Erase block size in bytes, a multiple of `read_size` and `prog_size`.
+   */
+  uint32_t block_size;
+  /**
+   * Number of erase blocks (nonzero).
+   */
+  uint32_t block_count;
+} cairn_geometry_t;
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -503,15 +684,16 @@ const char *cairn_strerror(int32_t code);
  *
  * @param db   receives the new handle, or NULL on failure. Ownership passes to the caller,
  *             who frees it with cairn_close().
- * @param cfg  the device, platform and limits; copied. `cfg->ctx` and the callbacks must stay
- *             valid until cairn_close().
+ * @param cfg  the device, platform and limits; copied. `cfg->ctx`, `cfg->lock_ctx` and the
+ *             callbacks must stay valid until cairn_close().
  * @param key  NULL (or zeroed) for a plain database, else the key it was created with; only
  *             read during the call.
  * @retval CAIRN_OK                   opened.
  * @retval CAIRN_ERR_NULL             `db` or `cfg` is NULL.
- * @retval CAIRN_ERR_INVALID_ARGUMENT a required callback is NULL, the geometry is invalid, a
- *             limit is unusable, `cfg->version` is newer than this library, or the key sets
- *             both `raw` and `passphrase` (or an empty passphrase).
+ * @retval CAIRN_ERR_INVALID_ARGUMENT a required callback is NULL, `lock` is set without
+ *             `unlock` or the reverse, the geometry is invalid, a limit is unusable,
+ *             `cfg->version` is newer than this library, or the key sets both `raw` and
+ *             `passphrase` (or an empty passphrase).
  * @retval CAIRN_ERR_NOT_FORMATTED    no database on the device.
  * @retval CAIRN_ERR_WRONG_KEY        the key does not open it (nothing is written).
  * @retval CAIRN_ERR_KEY_MISMATCH     encrypted without a key given, or plain with a key.
@@ -532,7 +714,8 @@ int32_t cairn_open(struct cairn_db_t **db, const struct cairn_config_t *cfg, con
  * (CAIRN_ERR_INVALID_ARGUMENT without it, CAIRN_ERR_IO when it fails). CAIRN_ERR_NO_SPACE when
  * the device is too small.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * As cairn_open().
@@ -543,7 +726,8 @@ int32_t cairn_format(struct cairn_db_t **db, const struct cairn_config_t *cfg, c
  * Opens the database, or formats the device and creates one when none is there
  * (cairn_open() then cairn_format() on CAIRN_ERR_NOT_FORMATTED). Errors of both.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * As cairn_open().
@@ -552,16 +736,22 @@ int32_t cairn_open_or_format(struct cairn_db_t **db, const struct cairn_config_t
 
 /**
  * Unmounts cleanly and frees the handle. `cairn_close(NULL)` is a no-op returning CAIRN_OK.
- * Every committed write is already durable; closing only makes the next open cheaper. The
- * handle is freed whatever the result, except for CAIRN_ERR_BUSY.
+ * Every committed write is already durable; closing only makes the next open cheaper. An open
+ * transaction of the handle is discarded (nothing of it is written; logged at
+ * ::CAIRN_LOG_WARN) and its hold on the platform lock released. The handle is freed whatever
+ * the result, except for CAIRN_ERR_BUSY and CAIRN_ERR_TIMEOUT.
  *
  * @retval CAIRN_OK                          closed (or `db` is NULL).
  * @retval CAIRN_ERR_BUSY                    called from one of this handle's callbacks;
  *                                           nothing was freed.
+ * @retval CAIRN_ERR_TIMEOUT                 the platform lock stayed held by another task
+ *                                           (a call in progress, or its transaction); nothing
+ *                                           was freed.
  * @retval CAIRN_ERR_IO, CAIRN_ERR_NO_SPACE, CAIRN_ERR_FS  the clean unmount failed; the
  *                                           handle is freed anyway.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: takes the platform lock like every call, but must be the last call on the
+ * handle by any task: a task still waiting for the lock would wake on freed memory.
  *
  * # Safety
  * `db` is NULL or a live handle, not used again after this call.
@@ -583,7 +773,8 @@ int32_t cairn_close(struct cairn_db_t *db);
  *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_INTERNAL.
  * On any error nothing is written.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented above.
@@ -602,7 +793,8 @@ int32_t cairn_doc_insert(struct cairn_db_t *db, const char *coll, const char *js
  *         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
  *         CAIRN_ERR_WRONG_KEY, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `buf` is valid for writes of `cap` bytes; other pointers as documented.
@@ -615,7 +807,8 @@ int32_t cairn_doc_get(struct cairn_db_t *db, const char *coll, uint64_t id, char
  * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, and the errors of cairn_doc_insert(). Nothing is
  *         written on error.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as for cairn_doc_insert().
@@ -629,7 +822,8 @@ int32_t cairn_doc_replace(struct cairn_db_t *db, const char *coll, uint64_t id, 
  * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH, CAIRN_ERR_JSON and the
  *         errors of cairn_doc_insert(). Nothing is written on error.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as for cairn_doc_insert().
@@ -643,7 +837,8 @@ int32_t cairn_doc_patch(struct cairn_db_t *db, const char *coll, uint64_t id, co
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as for cairn_doc_insert().
@@ -656,7 +851,8 @@ int32_t cairn_doc_delete(struct cairn_db_t *db, const char *coll, uint64_t id);
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll` or `count`), CAIRN_ERR_UTF8,
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented.
@@ -676,7 +872,8 @@ int32_t cairn_doc_count(struct cairn_db_t *db, const char *coll, uint64_t *count
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when
  *         `cb` calls into `db`).
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented; `cb` must not unwind.
@@ -690,7 +887,8 @@ int32_t cairn_find(struct cairn_db_t *db, const char *coll, const char *filter, 
  *         CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO,
  *         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented.
@@ -706,7 +904,8 @@ int32_t cairn_find_count(struct cairn_db_t *db, const char *coll, const char *fi
  *         an empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_NO_SPACE,
  *         CAIRN_ERR_IO, CAIRN_ERR_BUSY. Nothing is written on error.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `key` and `value` are valid for reads of their lengths.
@@ -722,7 +921,8 @@ int32_t cairn_kv_put(struct cairn_db_t *db, const char *ns, const void *key, siz
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `buf` is valid for writes of `cap` bytes; `key` for reads of `key_len`.
@@ -736,7 +936,8 @@ int32_t cairn_kv_get(struct cairn_db_t *db, const char *ns, const void *key, siz
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `key` is valid for reads of `key_len` bytes.
@@ -749,7 +950,8 @@ int32_t cairn_kv_delete(struct cairn_db_t *db, const char *ns, const void *key, 
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `ns`, `key`, `exists`), CAIRN_ERR_UTF8,
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `key` is valid for reads of `key_len` bytes; `exists` for a write.
@@ -767,7 +969,8 @@ int32_t cairn_kv_exists(struct cairn_db_t *db, const char *ns, const void *key, 
  *         `prefix` with a nonzero length), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME,
  *         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`).
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `prefix` is valid for reads of `prefix_len` bytes; `cb` must not unwind.
@@ -786,7 +989,8 @@ int32_t cairn_kv_keys(struct cairn_db_t *db, const char *ns, const void *prefix,
  *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TOO_LARGE (more than 8 indexes), CAIRN_ERR_NULL,
  *         CAIRN_ERR_UTF8, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `fields` is valid for reads of `n_fields` pointers, each a NUL-terminated string.
@@ -802,7 +1006,8 @@ int32_t cairn_index_create(struct cairn_db_t *db, const char *coll, const char *
  *         for a spec of the wrong shape (unknown key, wrong type), CAIRN_ERR_BAD_FILTER for
  *         a bad `partial`.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented.
@@ -816,7 +1021,8 @@ int32_t cairn_index_create_json(struct cairn_db_t *db, const char *coll, const c
  *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
  *         CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * Pointers as documented.
@@ -829,7 +1035,8 @@ int32_t cairn_index_drop(struct cairn_db_t *db, const char *coll, const char *na
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `db` is NULL or a live handle.
@@ -841,7 +1048,8 @@ int32_t cairn_flush(struct cairn_db_t *db);
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `db` is NULL or a live handle.
@@ -855,7 +1063,8 @@ int32_t cairn_compact(struct cairn_db_t *db);
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (bad key; a passphrase
  *         without `cfg->random`), CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `new_key` is NULL or valid during the call.
@@ -867,7 +1076,8 @@ int32_t cairn_rekey(struct cairn_db_t *db, const struct cairn_key_t *new_key);
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL (`db` or `stats`), CAIRN_ERR_IO, CAIRN_ERR_BUSY.
  *
- * Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
  *
  * # Safety
  * `stats` is valid for a write.
@@ -926,6 +1136,656 @@ int32_t cairn_ram_device_config(struct cairn_ram_device_t *dev, struct cairn_con
  * `dev` is NULL or a live device; `len` is NULL or valid for a write.
  */
 uint8_t *cairn_ram_device_data(struct cairn_ram_device_t *dev, size_t *len);
+
+/**
+ * Routes the library's heap (bare-metal builds) through `alloc_fn`/`free_fn` instead of the
+ * C library's `malloc`/`free`: an RTOS heap (`pvPortMalloc`/`vPortFree`, `k_malloc`/`k_free`)
+ * or a dedicated pool. Process-wide, not per handle: the heap is shared by every handle.
+ * Both NULL restores `malloc`/`free`. The C library's `malloc` and `free` must still exist
+ * at link time (they are the default).
+ *
+ * @param ctx  passed unchanged to both hooks.
+ * @retval CAIRN_OK                   installed.
+ * @retval CAIRN_ERR_INVALID_ARGUMENT one hook set without the other.
+ * @retval CAIRN_ERR_BUSY             the library has allocated already: call this before any
+ *                                    other cairn_* function (blocks must go back to the
+ *                                    allocator they came from).
+ * @retval CAIRN_ERR_UNSUPPORTED      a hosted build: the heap is the system allocator.
+ *
+ * Thread safety: call once, at start-up, before any other task uses the library.
+ *
+ * # Safety
+ * The hooks must behave as `malloc`/`free` (8-byte alignment, NULL on failure), be callable
+ * from any task that uses the library, and stay valid for the program's life.
+ */
+int32_t cairn_set_allocator(cairn_malloc_fn alloc_fn, cairn_free_fn free_fn, void *ctx);
+
+/**
+ * Begins a transaction on `db`: its reads see its own writes, and nothing reaches flash
+ * before cairn_txn_commit(). With a platform lock configured, the lock stays held by the
+ * calling task until the transaction ends, so other tasks' calls wait for it (and get
+ * CAIRN_ERR_TIMEOUT past the lock timeout). While it is open, calls on `db` itself return
+ * CAIRN_ERR_BUSY: use the cairn_txn_* functions.
+ *
+ * @param txn  receives the transaction (NULL on failure). It stays owned by `db`: end it
+ *             with cairn_txn_commit() or cairn_txn_rollback(); cairn_close() discards it.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db` or `txn`), CAIRN_ERR_BUSY (a transaction is open on
+ *         `db` already: one per handle; or called from a callback), CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: takes the handle's platform lock and keeps it until the transaction ends;
+ * the transaction belongs to the calling task (the lock is the task's). Without a lock, calls
+ * on one handle must not overlap.
+ *
+ * # Safety
+ * `db` is NULL or a live handle; `txn` is NULL or valid for a write.
+ */
+int32_t cairn_txn_begin(struct cairn_db_t *db, struct cairn_txn_t **txn);
+
+/**
+ * Commits every write of the transaction at once (one atomic commit: after a power cut all
+ * of them are there or none) and ends it, releasing the platform lock it held.
+ *
+ * @retval CAIRN_OK                committed and ended.
+ * @retval CAIRN_ERR_TXN_ABORTED   an earlier error aborted it: nothing was written; ended.
+ * @retval CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_FS  the commit
+ *         failed: nothing was written; ended.
+ * @retval CAIRN_ERR_INTERNAL      the handle is poisoned: nothing was written; ended.
+ * @retval CAIRN_ERR_NULL          `txn` is NULL.
+ * @retval CAIRN_ERR_INVALID_ARGUMENT  no transaction is open on the handle (ended already).
+ * @retval CAIRN_ERR_BUSY          called from a callback of the handle; nothing changed.
+ * @retval CAIRN_ERR_TIMEOUT       another task holds the lock (it is not this task's
+ *         transaction); nothing changed.
+ *
+ * Thread safety: call it from the task that began the transaction.
+ *
+ * # Safety
+ * `txn` is NULL or a transaction handle of a live database handle.
+ */
+int32_t cairn_txn_commit(struct cairn_txn_t *txn);
+
+/**
+ * Discards every write of the transaction and ends it, releasing the platform lock it held.
+ *
+ * @retval CAIRN_OK (also for an aborted transaction), CAIRN_ERR_INTERNAL (poisoned handle;
+ *         ended all the same), CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (none open),
+ *         CAIRN_ERR_BUSY (from a callback; nothing changed), CAIRN_ERR_TIMEOUT (another
+ *         task holds the lock; nothing changed).
+ *
+ * Thread safety: call it from the task that began the transaction.
+ *
+ * # Safety
+ * `txn` is NULL or a transaction handle of a live database handle.
+ */
+int32_t cairn_txn_rollback(struct cairn_txn_t *txn);
+
+/**
+ * cairn_doc_insert() inside a transaction: the `_id` is assigned now, the document is
+ * written at commit.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_JSON, CAIRN_ERR_INVALID_ARGUMENT
+ *         (not an object), CAIRN_ERR_TOO_DEEP: the transaction goes on. CAIRN_ERR_TOO_LARGE,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION,
+ *         CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: the transaction is
+ *         aborted. CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_BUSY
+ *         (from a callback), CAIRN_ERR_TIMEOUT (another task's lock), CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * `txn` as for cairn_txn_commit(); strings NUL-terminated; `id` NULL or valid for a write.
+ */
+int32_t cairn_txn_doc_insert(struct cairn_txn_t *txn, const char *coll, const char *json, uint64_t *id);
+
+/**
+ * cairn_doc_get() inside a transaction: sees the transaction's own writes.
+ *
+ * @retval as cairn_doc_get() (reads never abort the transaction), plus
+ *         CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_TIMEOUT.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_doc_get(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_doc_get(struct cairn_txn_t *txn, const char *coll, uint64_t id, char *buf, size_t cap, size_t *len);
+
+/**
+ * cairn_doc_replace() inside a transaction.
+ *
+ * @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND and the argument errors of cairn_txn_doc_insert()
+ *         leave the transaction going; the database's errors abort it (as for
+ *         cairn_txn_doc_insert()).
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_txn_doc_insert().
+ */
+int32_t cairn_txn_doc_replace(struct cairn_txn_t *txn, const char *coll, uint64_t id, const char *json);
+
+/**
+ * cairn_doc_patch() inside a transaction.
+ *
+ * @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH (the patch does not apply to
+ *         the document) and the argument errors leave the transaction going; the database's
+ *         errors abort it (as for cairn_txn_doc_insert()).
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_txn_doc_insert().
+ */
+int32_t cairn_txn_doc_patch(struct cairn_txn_t *txn, const char *coll, uint64_t id, const char *patch);
+
+/**
+ * cairn_doc_delete() inside a transaction.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
+ *         abort it (as for cairn_txn_doc_insert()).
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_txn_doc_insert().
+ */
+int32_t cairn_txn_doc_delete(struct cairn_txn_t *txn, const char *coll, uint64_t id);
+
+/**
+ * cairn_doc_count() inside a transaction (counts its own inserts and deletes).
+ *
+ * @retval as cairn_doc_count(), plus the transaction errors of cairn_txn_doc_get().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * `txn` as for cairn_txn_commit(); `count` valid for a write.
+ */
+int32_t cairn_txn_doc_count(struct cairn_txn_t *txn, const char *coll, uint64_t *count);
+
+/**
+ * cairn_find() inside a transaction: the results include its own writes.
+ *
+ * @retval as cairn_find() (a query never aborts the transaction), plus
+ *         CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_TIMEOUT.
+ *         `cb` calling into the transaction or its handle gets CAIRN_ERR_BUSY.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_find(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_find(struct cairn_txn_t *txn, const char *coll, const char *filter, const char *options, cairn_find_fn cb, void *ctx);
+
+/**
+ * cairn_kv_put() inside a transaction.
+ *
+ * @retval CAIRN_OK; CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (an empty or too
+ *         long key), CAIRN_ERR_TOO_LARGE (value) leave the transaction going; the database's
+ *         errors (CAIRN_ERR_INVALID_NAME for `ns`, CAIRN_ERR_TXN_TOO_LARGE, ...) abort it.
+ *         Transaction errors as cairn_txn_doc_insert().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_put(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_put(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len, const void *value, size_t value_len);
+
+/**
+ * cairn_kv_get() inside a transaction: sees its own writes.
+ *
+ * @retval as cairn_kv_get() (reads never abort the transaction), plus the transaction errors
+ *         of cairn_txn_doc_get().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_get(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_get(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len, void *buf, size_t cap, size_t *len);
+
+/**
+ * cairn_kv_delete() inside a transaction.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
+ *         abort it. Transaction errors as cairn_txn_doc_insert().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_delete(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_delete(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len);
+
+/**
+ * Reads document `id` of `coll` into a new document handle.
+ *
+ * @param doc  receives the document (NULL on failure); the caller owns it and frees it with
+ *             cairn_doc_free(). It does not depend on `db` staying open.
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_NULL (`db`, `coll`, `doc`), CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_WRONG_KEY, CAIRN_ERR_IO,
+ *         CAIRN_ERR_NO_MEMORY, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `coll` NULL or NUL-terminated; `doc` NULL or valid for a write.
+ */
+int32_t cairn_doc_get_handle(struct cairn_db_t *db, const char *coll, uint64_t id, struct cairn_doc_t **doc);
+
+/**
+ * Frees a document handle. NULL is a no-op. Never pass a document lent to a
+ * ::cairn_find_doc_fn.
+ *
+ * Thread safety: no other task may be using `doc`.
+ *
+ * # Safety
+ * `doc` is NULL or an owned document, not used again.
+ */
+void cairn_doc_free(struct cairn_doc_t *doc);
+
+/**
+ * Copies a document (for instance one lent to a ::cairn_find_doc_fn, to keep it).
+ *
+ * @param out  receives the copy (NULL on failure), owned by the caller (cairn_doc_free()).
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * `doc` NULL or live; `out` NULL or valid for a write.
+ */
+int32_t cairn_doc_dup(const struct cairn_doc_t *doc, struct cairn_doc_t **out);
+
+/**
+ * Copies the whole document as NUL-terminated JSON text into `buf` (as cairn_doc_get()).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_BUFFER_TOO_SMALL (`*len` holds the length needed without the
+ *         NUL; `buf` an empty string if `cap` > 0), CAIRN_ERR_NULL, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * `doc` NULL or live; `buf` valid for `cap` bytes; `len` NULL or valid for a write.
+ */
+int32_t cairn_doc_to_json(const struct cairn_doc_t *doc, char *buf, size_t cap, size_t *len);
+
+/**
+ * Stores the type (`CAIRN_TYPE_*`) of the value at `path` in `*kind`.
+ *
+ * @param path  dotted path: map keys and decimal array indexes ("sensor.id", "tags.0"); ""
+ *              is the document itself.
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (nothing at `path`), CAIRN_ERR_NULL, CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * `doc` NULL or live; `path` NULL or NUL-terminated; `kind` NULL or valid for a write.
+ */
+int32_t cairn_doc_type(const struct cairn_doc_t *doc, const char *path, int32_t *kind);
+
+/**
+ * Stores the size of the value at `path` in `*len`: elements of an array, entries of an
+ * object, bytes of a string (UTF-8, no NUL) or of a byte value.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_TYPE (a null, bool or number),
+ *         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * As cairn_doc_type().
+ */
+int32_t cairn_doc_len(const struct cairn_doc_t *doc, const char *path, size_t *len);
+
+/**
+ * Reads the integer at `path` into `*out`. Floats are not converted (CAIRN_ERR_TYPE).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (nothing at `path`), CAIRN_ERR_TYPE (another type;
+ *         `*out` untouched), CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * `doc` NULL or live; `path` NULL or NUL-terminated; `out` NULL or valid for a write.
+ */
+int32_t cairn_doc_get_i64(const struct cairn_doc_t *doc, const char *path, int64_t *out);
+
+/**
+ * Reads the number at `path` into `*out`: a float, or an integer converted (integers beyond
+ * 2^53 round).
+ *
+ * @retval as cairn_doc_get_i64().
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * As cairn_doc_get_i64().
+ */
+int32_t cairn_doc_get_f64(const struct cairn_doc_t *doc, const char *path, double *out);
+
+/**
+ * Reads the boolean at `path` into `*out`.
+ *
+ * @retval as cairn_doc_get_i64().
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * As cairn_doc_get_i64().
+ */
+int32_t cairn_doc_get_bool(const struct cairn_doc_t *doc, const char *path, bool *out);
+
+/**
+ * Copies the string at `path` into `buf` as NUL-terminated UTF-8.
+ *
+ * @param buf  the caller's buffer of `cap` bytes; may be NULL when `cap` is 0 (a size query).
+ * @param len  receives the string's length without the NUL, also on
+ *             CAIRN_ERR_BUFFER_TOO_SMALL; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_TYPE, CAIRN_ERR_BUFFER_TOO_SMALL (`buf`
+ *         then holds an empty string if `cap` > 0), CAIRN_ERR_NULL, CAIRN_ERR_UTF8 (`path`),
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * `doc` NULL or live; `path` NULL or NUL-terminated; `buf` valid for `cap` bytes; `len`
+ * NULL or valid for a write.
+ */
+int32_t cairn_doc_get_str(const struct cairn_doc_t *doc, const char *path, char *buf, size_t cap, size_t *len);
+
+/**
+ * Copies the byte value (JSON `{"$binary":"<base64>"}`) at `path` into `buf` (raw bytes, no
+ * NUL added).
+ *
+ * @param len  receives the value's length, also on CAIRN_ERR_BUFFER_TOO_SMALL; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_TYPE (strings are not bytes: use
+ *         cairn_doc_get_str()), CAIRN_ERR_BUFFER_TOO_SMALL, CAIRN_ERR_NULL, CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: as for reading `doc`.
+ *
+ * # Safety
+ * As cairn_doc_get_str().
+ */
+int32_t cairn_doc_get_bytes(const struct cairn_doc_t *doc, const char *path, void *buf, size_t cap, size_t *len);
+
+/**
+ * cairn_find() with each result as a document handle instead of JSON text: read it with
+ * the cairn_doc_get_* accessors.
+ *
+ * @retval as cairn_find().
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_find().
+ */
+int32_t cairn_find_docs(struct cairn_db_t *db, const char *coll, const char *filter, const char *options, cairn_find_doc_fn cb, void *ctx);
+
+/**
+ * Creates an empty collection (inserting into a missing collection creates it too).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_EXISTS, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NULL, CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `name` NULL or NUL-terminated.
+ */
+int32_t cairn_coll_create(struct cairn_db_t *db, const char *name);
+
+/**
+ * Drops a collection with all its documents, indexes and schema, in one commit. The space is
+ * reclaimed by later merges (cairn_compact()).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NULL,
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `name` NULL or NUL-terminated.
+ */
+int32_t cairn_coll_drop(struct cairn_db_t *db, const char *name);
+
+/**
+ * Calls `cb` with the name of each collection, in name order.
+ *
+ * @retval CAIRN_OK, a negative value returned by `cb`, CAIRN_ERR_NULL (`db`, `cb`),
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`),
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `cb` must not unwind.
+ */
+int32_t cairn_coll_list(struct cairn_db_t *db, cairn_name_fn cb, void *ctx);
+
+/**
+ * Calls `cb` with the name of each key-value namespace, in name order.
+ *
+ * @retval as cairn_coll_list().
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `cb` must not unwind.
+ */
+int32_t cairn_ns_list(struct cairn_db_t *db, cairn_name_fn cb, void *ctx);
+
+/**
+ * Applies `patch` (as cairn_doc_patch()) to every document of `coll` matching `filter`, in
+ * one atomic commit: all of them or none.
+ *
+ * @param filter  a filter document (required: "{}" patches every document).
+ * @param count   receives how many documents were updated; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll`, `filter`, `patch`), CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_JSON, CAIRN_ERR_BAD_FILTER, CAIRN_ERR_INVALID_PATCH, CAIRN_ERR_TOO_DEEP,
+ *         CAIRN_ERR_TOO_LARGE, CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION,
+ *         CAIRN_ERR_TXN_TOO_LARGE (too many documents for one commit), CAIRN_ERR_INVALID_NAME,
+ *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated; `count` NULL or valid for a write.
+ */
+int32_t cairn_update_many(struct cairn_db_t *db, const char *coll, const char *filter, const char *patch, uint64_t *count);
+
+/**
+ * Deletes every document of `coll` matching `filter`, in one atomic commit.
+ *
+ * @param filter  a filter document (required: "{}" deletes every document).
+ * @param count   receives how many documents were deleted; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll`, `filter`), CAIRN_ERR_UTF8, CAIRN_ERR_JSON,
+ *         CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TXN_TOO_LARGE,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated; `count` NULL or valid for a write.
+ */
+int32_t cairn_delete_many(struct cairn_db_t *db, const char *coll, const char *filter, uint64_t *count);
+
+/**
+ * Copies the distinct values of `field` (a dotted path) among the documents matching
+ * `filter` into `buf`, as a NUL-terminated JSON array in value order (null, booleans,
+ * numbers, strings, ...; an array field contributes each element). At most 64 values: more
+ * is CAIRN_ERR_TOO_LARGE.
+ *
+ * @param filter  NULL or "" matches every document.
+ * @param len     receives the JSON length without the NUL, also on
+ *                CAIRN_ERR_BUFFER_TOO_SMALL; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_BUFFER_TOO_SMALL, CAIRN_ERR_NULL (`db`, `coll`, `field`),
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_JSON, CAIRN_ERR_BAD_FILTER (also a bad `field`),
+ *         CAIRN_ERR_TOO_LARGE, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated or NULL as documented; `buf` valid for `cap` bytes; `len` NULL or
+ * valid for a write.
+ */
+int32_t cairn_distinct(struct cairn_db_t *db, const char *coll, const char *filter, const char *field, char *buf, size_t cap, size_t *len);
+
+/**
+ * Sets the JSON Schema (a subset: `type`, `enum`, `minimum`, `maximum`, `maxLength`,
+ * `required`, `properties`, `additionalProperties`, `items`; docs/SPEC.md, "Document
+ * validation") every later write to `coll` must satisfy,
+ * creating the collection if needed; `schema` NULL removes it. Documents already stored are
+ * not re-checked.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_BAD_SCHEMA, CAIRN_ERR_JSON, CAIRN_ERR_TOO_DEEP,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NULL (`db`, `coll`), CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `coll` NUL-terminated; `schema` NULL or NUL-terminated.
+ */
+int32_t cairn_schema_set(struct cairn_db_t *db, const char *coll, const char *schema);
+
+/**
+ * Copies the schema of `coll` (as the library normalised it) into `buf` as NUL-terminated
+ * JSON.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no schema, or no such collection),
+ *         CAIRN_ERR_BUFFER_TOO_SMALL (`*len` holds the length needed), CAIRN_ERR_NULL,
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `coll` NUL-terminated; `buf` valid for `cap` bytes; `len` NULL or valid for a write.
+ */
+int32_t cairn_schema_get(struct cairn_db_t *db, const char *coll, char *buf, size_t cap, size_t *len);
+
+/**
+ * Copies what the last CAIRN_ERR_SCHEMA_VIOLATION on this handle was about, as
+ * NUL-terminated JSON `{"field":"loc.floor","rule":"maximum"}` (`field` "" for the document
+ * itself).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no violation yet), CAIRN_ERR_BUFFER_TOO_SMALL,
+ *         CAIRN_ERR_NULL, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes; `len` NULL or valid for a write.
+ */
+int32_t cairn_schema_violation(struct cairn_db_t *db, char *buf, size_t cap, size_t *len);
+
+/**
+ * Copies the indexes of `coll` into `buf` as a NUL-terminated JSON array, in name order:
+ * `[{"name":"by_room","fields":["room"],"unique":false,"partial":null,"multikey":false}]`
+ * (`[]` for a collection without indexes or a missing collection).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_BUFFER_TOO_SMALL, CAIRN_ERR_NULL, CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `coll` NUL-terminated; `buf` valid for `cap` bytes; `len` NULL or valid for a write.
+ */
+int32_t cairn_index_list(struct cairn_db_t *db, const char *coll, char *buf, size_t cap, size_t *len);
+
+/**
+ * Copies the plan cairn_find() would use for `filter` and `options` into `buf` as
+ * NUL-terminated JSON, `{"access":"scan"|"index", ...}` (see docs/SPEC.md, "Query language").
+ * Reads no document.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_BUFFER_TOO_SMALL, CAIRN_ERR_NULL (`db`, `coll`),
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_JSON, CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_find() for the query; `buf` valid for `cap` bytes; `len` NULL or valid for a write.
+ */
+int32_t cairn_explain(struct cairn_db_t *db, const char *coll, const char *filter, const char *options, char *buf, size_t cap, size_t *len);
+
+#if !defined(CAIRN_BARE_METAL)
+/**
+ * Opens the image file `path` as a flash device of `geometry`, or creates it erased (all
+ * 0xFF) when the file does not exist. Hosted builds only (absent from the bare-metal
+ * library).
+ *
+ * @param dev  receives the device (NULL on failure); close it with cairn_file_device_close()
+ *             after closing every database on it.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`path`, `geometry`, `dev`), CAIRN_ERR_UTF8 (`path`),
+ *         CAIRN_ERR_INVALID_ARGUMENT (an invalid geometry, or an existing file whose size is
+ *         not `block_size * block_count`), CAIRN_ERR_IO (the file cannot be opened or
+ *         created), CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: may be called from any thread.
+ *
+ * # Safety
+ * `path` NULL or NUL-terminated; `geometry` NULL or valid; `dev` NULL or valid for a write.
+ */
+int32_t cairn_file_device_open(const char *path, const struct cairn_geometry_t *geometry, struct cairn_file_device_t **dev);
+#endif
+
+#if !defined(CAIRN_BARE_METAL)
+/**
+ * Syncs and closes the image file and frees the device. NULL is a no-op returning CAIRN_OK.
+ * No database may still be open on it.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_IO (the final sync failed; the device is freed anyway).
+ *
+ * Thread safety: as for the database handle that used the device.
+ *
+ * # Safety
+ * `dev` is NULL or a live device, not used again.
+ */
+int32_t cairn_file_device_close(struct cairn_file_device_t *dev);
+#endif
+
+#if !defined(CAIRN_BARE_METAL)
+/**
+ * Points `cfg`'s device fields (`ctx`, `read`, `prog`, `erase`, `sync` and the geometry) at
+ * `dev`, leaving every other field alone (as cairn_ram_device_config()).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL.
+ *
+ * Thread safety: as for the database handle using the device.
+ *
+ * # Safety
+ * `dev` is a live device; `cfg` is valid for reads and writes.
+ */
+int32_t cairn_file_device_config(struct cairn_file_device_t *dev, struct cairn_config_t *cfg);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,12 +18,32 @@
 //! - Bare-metal targets (`target_os = "none"`, the Cortex-M builds): `no_std` + `alloc`. The
 //!   heap is the firmware's: this crate's global allocator calls the C library's
 //!   `malloc`/`free` (newlib, picolibc, or a firmware wrapper over its RTOS heap), which every
-//!   C firmware has already. The panic strategy of these targets is `abort` (and the workspace
+//!   C firmware has already; [`cairn_set_allocator`] reroutes it (an RTOS heap) before the
+//!   first call. The panic strategy of these targets is `abort` (and the workspace
 //!   release profile sets `panic = "abort"`), so no panic can unwind into C: the panic handler
 //!   calls the C library's `abort()`.
 //! - Nothing in this crate panics on its inputs: every pointer is checked for NULL, every
 //!   string for UTF-8, every length against its buffer, and the core library reports corrupt
 //!   data and exhausted space as errors.
+//!
+//! # Tasks, the platform lock and transactions
+//!
+//! One handle may serve several RTOS tasks when the config brings a lock (`lock`/`unlock`,
+//! zero: none). Every call takes one level of it around its body, bounded by
+//! `lock_timeout_ms` ([`CAIRN_ERR_TIMEOUT`] past it; the library never waits for anything else
+//! while holding it, so it cannot deadlock by itself). The lock must be recursive: without a
+//! thread identity from the platform, recursion is what tells the holder's own nested call
+//! (refused at once with [`CAIRN_ERR_BUSY`] by the handle's `RefCell`, as a callback calling
+//! back in is) from another task's call (which waits).
+//!
+//! The core's `Txn` borrows its `Database`, so a C transaction, which spans many calls, lives
+//! inside the handle (`txn.rs`): one per handle, holding one lock level from
+//! [`cairn_txn_begin`] to its commit or rollback, so other tasks wait for it instead of
+//! seeing half of it. An error of the database inside a transaction aborts it (its write set
+//! is dropped at once): the core's operations may stage part of their writes before failing,
+//! and nothing half-done may ever be committed. [`cairn_close`] discards an open transaction.
+//! When the core gains a shared-handle lock of its own, this seam moves into it unchanged for
+//! C callers.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
@@ -33,13 +53,14 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use cairndb::db::{Config, Database, IndexSpec, Key};
+use cairndb::db::{Config, Database, IndexSpec, Key, Txn};
 use cairndb::flash::{BlockDevice, CallbackDevice, FlashCallbacks};
 use cairndb::query::FindOptions;
 use cairndb::value::{self, Value};
 use cairndb::Error;
 use core::cell::{Cell, RefCell};
 use core::ffi::{c_char, c_void, CStr};
+use core::ptr::NonNull;
 
 #[cfg(target_os = "none")]
 mod device;
@@ -160,19 +181,32 @@ pub const CAIRN_ERR_BUSY: i32 = -33;
 /// An internal error (a bug in cairndb): the handle refuses every later call but
 /// cairn_close().
 pub const CAIRN_ERR_INTERNAL: i32 = -34;
+/// A typed accessor found a value of another type at the path (cairn_doc_get_i64() on a
+/// string, ...).
+pub const CAIRN_ERR_TYPE: i32 = -35;
+/// The transaction was aborted by an earlier error inside it: nothing of it will be
+/// committed; end it with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
+pub const CAIRN_ERR_TXN_ABORTED: i32 = -36;
 
 /// Return code of a flash callback for a bad block (littlefs's `LFS_ERR_CORRUPT`): the data is
 /// relocated. Any other nonzero return code is an I/O error.
 pub const CAIRN_FLASH_ERR_CORRUPT: i32 = -84;
 
 /// The version of ::cairn_config_t this header describes (a zero `version` field means it).
-pub const CAIRN_CONFIG_VERSION: u32 = 1;
+/// Version 1 ended at `log`; version 2 added the lock fields.
+pub const CAIRN_CONFIG_VERSION: u32 = 2;
 
-/// Log levels passed to the `log` callback.
+/// `lock_timeout_ms` value for waiting without a bound (the lock callback receives it
+/// unchanged: map it to `portMAX_DELAY`, `K_FOREVER`, ...).
+pub const CAIRN_WAIT_FOREVER: u32 = u32::MAX;
+/// The lock timeout used when `lock_timeout_ms` is 0, in milliseconds.
+pub const CAIRN_DEFAULT_LOCK_TIMEOUT_MS: u32 = 5000;
+
+/// Log levels passed to the `log` callback: a call failed (one line per failed call).
 pub const CAIRN_LOG_ERROR: i32 = 1;
-/// A warning (nothing failed).
+/// A warning (nothing failed): an open transaction discarded by cairn_close().
 pub const CAIRN_LOG_WARN: i32 = 2;
-/// Informational.
+/// Informational: open, format, rekey, compact and close of a handle.
 pub const CAIRN_LOG_INFO: i32 = 3;
 
 /// Length of a raw key in bytes.
@@ -260,6 +294,8 @@ fn strerror(code: i32) -> &'static str {
             "database busy: called from its own callback, or another transaction is open\0"
         }
         CAIRN_ERR_INTERNAL => "internal error\0",
+        CAIRN_ERR_TYPE => "value has another type\0",
+        CAIRN_ERR_TXN_ABORTED => "transaction aborted by an earlier error\0",
         _ => "unknown error\0",
     }
 }
@@ -292,6 +328,18 @@ pub type cairn_random_fn =
 /// during the call.
 pub type cairn_log_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, level: i32, msg: *const c_char)>;
+/// Takes the platform lock of a handle, waiting at most `timeout_ms` milliseconds
+/// (::CAIRN_WAIT_FOREVER: no bound). Returns 0 when the lock is taken, any other value when
+/// the wait timed out (the call then returns ::CAIRN_ERR_TIMEOUT).
+///
+/// The lock must be recursive: the task that holds it may take it again (a transaction holds
+/// it from cairn_txn_begin() to its end, and each call inside takes it once more). FreeRTOS:
+/// `xSemaphoreTakeRecursive` on a recursive mutex; Zephyr: `k_mutex_lock` (recursive as is);
+/// POSIX: a `PTHREAD_MUTEX_RECURSIVE` mutex with `pthread_mutex_timedlock`. With a plain mutex,
+/// a call made by the task holding the lock times out instead of returning ::CAIRN_ERR_BUSY.
+pub type cairn_lock_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, timeout_ms: u32) -> i32>;
+/// Releases one level of the platform lock taken by ::cairn_lock_fn, from the same task.
+pub type cairn_unlock_fn = Option<unsafe extern "C" fn(ctx: *mut c_void)>;
 
 /// The `ctx` the clock callback receives. The core wants a `Send` clock (a database may move
 /// between tasks); the C contract already covers it: callbacks run on whichever thread calls
@@ -310,12 +358,12 @@ impl ClockCtx {
 
 /// Everything cairn_open() needs: the flash device, the platform, and the limits. A zeroed
 /// field means its default, so `cairn_config_t cfg = {0};` plus the device fields is a valid
-/// configuration. cairn_open() copies the struct; `ctx` and the callbacks must stay valid
-/// until cairn_close().
+/// configuration. cairn_open() copies the struct; `ctx`, `lock_ctx` and the callbacks must stay
+/// valid until cairn_close().
 ///
 /// Every callback is called from the thread that called into cairndb, never concurrently for
-/// one handle, and must not call back into the database it serves (that call returns
-/// ::CAIRN_ERR_BUSY).
+/// one handle (all of them but `lock`/`unlock` with the platform lock held), and must not call
+/// back into the database it serves (that call returns ::CAIRN_ERR_BUSY).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct cairn_config_t {
@@ -364,8 +412,51 @@ pub struct cairn_config_t {
     /// Optional random source; required to create a database (or rekey) with a passphrase,
     /// for the salt.
     pub random: cairn_random_fn,
-    /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR.
+    /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
+    /// rekey, compact and close log at ::CAIRN_LOG_INFO.
     pub log: cairn_log_fn,
+    /// Optional platform lock (version 2): set `lock` and `unlock` together (one without the
+    /// other is ::CAIRN_ERR_INVALID_ARGUMENT) to share one handle between tasks. NULL: no
+    /// locking; the handle is then for one task at a time.
+    pub lock: cairn_lock_fn,
+    /// Releases the platform lock (required with `lock`).
+    pub unlock: cairn_unlock_fn,
+    /// Passed unchanged as the first argument of `lock` and `unlock` (the mutex object).
+    pub lock_ctx: *mut c_void,
+    /// Longest wait for the lock, in milliseconds. 0: ::CAIRN_DEFAULT_LOCK_TIMEOUT_MS;
+    /// ::CAIRN_WAIT_FOREVER: no bound.
+    pub lock_timeout_ms: u32,
+}
+
+impl cairn_config_t {
+    /// A copy of the caller's struct, reading only the fields its `version` has: a caller
+    /// built against a version-1 header passes a shorter struct.
+    ///
+    /// # Safety
+    /// `p` is NULL or points to a config of the version it declares.
+    unsafe fn read(p: *const cairn_config_t) -> R<cairn_config_t> {
+        if p.is_null() {
+            return Err(CAIRN_ERR_NULL);
+        }
+        // SAFETY: every version starts with `version` (contract).
+        let version = unsafe { p.cast::<u32>().read() };
+        let len = match version {
+            0 | CAIRN_CONFIG_VERSION => core::mem::size_of::<cairn_config_t>(),
+            1 => core::mem::offset_of!(cairn_config_t, lock),
+            _ => return Err(CAIRN_ERR_INVALID_ARGUMENT),
+        };
+        // SAFETY: all-zero bytes are a valid config (NULL callbacks and pointers, zero sizes).
+        let mut c: cairn_config_t = unsafe { core::mem::zeroed() };
+        // SAFETY: the caller's struct has at least `len` bytes (its version's size).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                p.cast::<u8>(),
+                (&mut c as *mut cairn_config_t).cast::<u8>(),
+                len,
+            )
+        };
+        Ok(c)
+    }
 }
 
 /// A key for an encrypted database: a raw 32-byte key, or a passphrase (PBKDF2-HMAC-SHA256).
@@ -515,39 +606,87 @@ unsafe fn set<T>(out: *mut T, v: T) {
     }
 }
 
-fn json(db: &Database<CallbackDevice>, text: &str) -> R<Value> {
-    value::from_json(text.as_bytes(), db.config().max_depth).map_err(db_err)
+fn json_text(cfg: &Config, text: &str) -> R<Value> {
+    value::from_json(text.as_bytes(), cfg.max_depth).map_err(db_err)
+}
+
+/// Compact JSON text of `v`.
+fn to_json(v: &Value) -> String {
+    let mut s = String::new();
+    value::to_json(v, &mut s);
+    s
 }
 
 // ---------------------------------------------------------------------------------------------
 // Handles
 
-/// The platform part of the configuration kept by an open handle.
+/// The platform part of the configuration kept by an open handle: the clock goes to the core
+/// at open; the random source, the log sink and the lock stay here for the handle's life.
 #[derive(Clone, Copy)]
 struct Platform {
     ctx: *mut c_void,
     random: cairn_random_fn,
     log: cairn_log_fn,
+    lock: cairn_lock_fn,
+    unlock: cairn_unlock_fn,
+    lock_ctx: *mut c_void,
+    timeout_ms: u32,
 }
 
 impl Platform {
-    fn log(&self, func: &str, code: i32) {
-        let Some(log) = self.log else { return };
-        // "<function>: <description> (<code>)", truncated to the buffer, NUL-terminated.
-        let mut line = [0u8; 96];
-        let mut n = 0;
-        let mut push = |s: &[u8]| {
-            for &b in s {
-                if n + 1 < line.len() {
-                    line[n] = b;
-                    n += 1;
-                }
-            }
+    fn of(c: &cairn_config_t) -> Platform {
+        Platform {
+            ctx: c.ctx,
+            random: c.random,
+            log: c.log,
+            lock: c.lock,
+            unlock: c.unlock,
+            lock_ctx: c.lock_ctx,
+            timeout_ms: match c.lock_timeout_ms {
+                0 => CAIRN_DEFAULT_LOCK_TIMEOUT_MS,
+                t => t,
+            },
+        }
+    }
+
+    /// Takes one level of the platform lock (nothing without one).
+    fn enter(&self) -> R<()> {
+        let Some(lock) = self.lock else {
+            return Ok(());
         };
-        push(func.as_bytes());
-        push(b": ");
-        push(strerror(code).trim_end_matches('\0').as_bytes());
-        push(b" (");
+        // SAFETY: the config's contract for `lock`.
+        match unsafe { lock(self.lock_ctx, self.timeout_ms) } {
+            0 => Ok(()),
+            _ => Err(CAIRN_ERR_TIMEOUT),
+        }
+    }
+
+    /// Releases one level taken by [`Platform::enter`].
+    fn leave(&self) {
+        if let Some(unlock) = self.unlock {
+            // SAFETY: the config's contract for `unlock`; this task holds the level.
+            unsafe { unlock(self.lock_ctx) };
+        }
+    }
+
+    /// Sends one line, built from `parts` and truncated to a fixed buffer, to the log sink.
+    fn emit(&self, level: i32, parts: &[&[u8]]) {
+        let Some(log) = self.log else { return };
+        let mut line = [0u8; 128];
+        let mut n = 0;
+        for &b in parts.iter().flat_map(|p| p.iter()) {
+            // A NUL inside a part would cut the line short; keep the rest readable.
+            if n + 1 < line.len() && b != 0 {
+                line[n] = b;
+                n += 1;
+            }
+        }
+        // SAFETY: the config's contract for `log`; the line is NUL-terminated (n < len).
+        unsafe { log(self.ctx, level, line.as_ptr().cast()) };
+    }
+
+    /// "<function>: <description> (<code>)" at ::CAIRN_LOG_ERROR.
+    fn log(&self, func: &str, code: i32) {
         let mut digits = [0u8; 12];
         let mut d = digits.len();
         let mut v = code.unsigned_abs();
@@ -560,12 +699,25 @@ impl Platform {
             }
         }
         if code < 0 {
-            push(b"-");
+            d -= 1;
+            digits[d] = b'-';
         }
-        push(&digits[d..]);
-        push(b")");
-        // SAFETY: the config's contract for `log`; the line is NUL-terminated (n < len).
-        unsafe { log(self.ctx, CAIRN_LOG_ERROR, line.as_ptr().cast()) };
+        self.emit(
+            CAIRN_LOG_ERROR,
+            &[
+                func.as_bytes(),
+                b": ",
+                strerror(code).trim_end_matches('\0').as_bytes(),
+                b" (",
+                &digits[d..],
+                b")",
+            ],
+        );
+    }
+
+    /// "<function>: <message>" at `level`.
+    fn note(&self, level: i32, func: &str, msg: &str) {
+        self.emit(level, &[func.as_bytes(), b": ", msg.as_bytes()]);
     }
 
     fn salt(&self) -> R<[u8; 16]> {
@@ -579,53 +731,174 @@ impl Platform {
     }
 }
 
+type Db = Database<CallbackDevice>;
+
+/// Where the handle's transaction stands.
+enum Slot {
+    /// No transaction: calls on the handle reach the database.
+    Idle,
+    /// cairn_txn_begin() succeeded: the transaction borrows the database (see [`State`]).
+    Open(Txn<'static, CallbackDevice>),
+    /// An error inside the transaction dropped its writes; it waits for commit or rollback.
+    Aborted,
+}
+
+/// The database and its open transaction, if any.
+///
+/// `Txn` borrows the `Database` mutably, so a transaction that outlives one C call needs the
+/// database at a fixed address and a borrow the compiler cannot see: the database lives in its
+/// own allocation, owned through `db` (a raw pointer, so no reference to it exists while the
+/// transaction's `&'static mut` does), and is reached only through [`State::db`], which refuses
+/// while a transaction is open. The transaction is always dropped before the database.
+struct State {
+    db: NonNull<Db>,
+    slot: Slot,
+}
+
+impl State {
+    fn new(db: Db) -> State {
+        State {
+            db: NonNull::from(Box::leak(Box::new(db))),
+            slot: Slot::Idle,
+        }
+    }
+
+    /// The database for a call outside a transaction; ::CAIRN_ERR_BUSY while one is open.
+    fn db(&mut self) -> R<&mut Db> {
+        match self.slot {
+            // SAFETY: no transaction borrows the database (Idle), and `&mut self` makes this
+            // the only reference for its lifetime.
+            Slot::Idle => Ok(unsafe { self.db.as_mut() }),
+            Slot::Open(_) | Slot::Aborted => Err(CAIRN_ERR_BUSY),
+        }
+    }
+
+    fn begin(&mut self) -> R<()> {
+        if !matches!(self.slot, Slot::Idle) {
+            return Err(CAIRN_ERR_BUSY);
+        }
+        // SAFETY: no other reference to the database exists (Idle, and every reference from
+        // `db()` is bounded by a `&mut self` that has ended). The transaction is dropped
+        // before the allocation is freed (`end`, `into_database`, `Drop`).
+        let d: &'static mut Db = unsafe { &mut *self.db.as_ptr() };
+        self.slot = Slot::Open(d.begin());
+        Ok(())
+    }
+
+    /// The open transaction; ::CAIRN_ERR_TXN_ABORTED after an error in it, and
+    /// ::CAIRN_ERR_INVALID_ARGUMENT when none is open (a transaction handle used after its end).
+    fn txn(&mut self) -> R<&mut Txn<'static, CallbackDevice>> {
+        match &mut self.slot {
+            Slot::Open(t) => Ok(t),
+            Slot::Aborted => Err(CAIRN_ERR_TXN_ABORTED),
+            Slot::Idle => Err(CAIRN_ERR_INVALID_ARGUMENT),
+        }
+    }
+
+    /// Ends the transaction slot, handing back what it held.
+    fn end(&mut self) -> Slot {
+        core::mem::replace(&mut self.slot, Slot::Idle)
+    }
+
+    fn has_txn(&self) -> bool {
+        !matches!(self.slot, Slot::Idle)
+    }
+
+    /// The database, after dropping any open transaction.
+    fn into_database(mut self) -> Db {
+        self.slot = Slot::Idle;
+        let p = self.db;
+        core::mem::forget(self);
+        // SAFETY: `p` came from Box::leak in `new`, nothing borrows it any more (Idle), and
+        // `self` was forgotten so Drop will not free it again.
+        *unsafe { Box::from_raw(p.as_ptr()) }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.slot = Slot::Idle;
+        // SAFETY: as in `into_database`.
+        drop(unsafe { Box::from_raw(self.db.as_ptr()) });
+    }
+}
+
 /// An open database (opaque). Created by cairn_open(), cairn_format() or
 /// cairn_open_or_format(); freed by cairn_close().
 ///
-/// Thread safety: a handle is not thread-safe. Calls on one handle must not overlap: use it
-/// from one thread, or serialise calls with your own mutex (a platform lock in the config comes
-/// with the transactions API). Handles on different devices are independent.
+/// Thread safety: with a platform lock in the config (`lock`/`unlock`), one handle may be
+/// shared by several tasks: every call takes the lock for its duration (waiting at most
+/// `lock_timeout_ms`, else ::CAIRN_ERR_TIMEOUT), and a transaction holds it from
+/// cairn_txn_begin() to its commit or rollback, so other tasks wait for it. Without a lock,
+/// calls on one handle must not overlap: use it from one task, or serialise the calls.
+/// cairn_close() must be the last call on a handle by any task. Handles on different devices
+/// are independent.
 pub struct cairn_db_t {
-    db: RefCell<Database<CallbackDevice>>,
+    state: RefCell<State>,
     platform: Platform,
+    cfg: Config,
     poisoned: Cell<bool>,
+    /// The address handed out as the handle's transaction.
+    txn: cairn_txn_t,
 }
 
-/// Runs `f` on the database behind `db`, with the checks every handle call shares: NULL,
-/// poisoned, re-entered from a callback; logs a failure.
+/// A transaction (opaque): cairn_txn_begin() hands it out, cairn_txn_commit() or
+/// cairn_txn_rollback() ends it. It lives inside its database handle, so a transaction
+/// handle used after its end (while the database stays open and no other transaction is open)
+/// gets ::CAIRN_ERR_INVALID_ARGUMENT rather than undefined behaviour.
+pub struct cairn_txn_t {
+    db: *const cairn_db_t,
+}
+
+impl cairn_db_t {
+    /// Runs `f` on the handle's state with the checks every call shares: poisoned, re-entered
+    /// from a callback (the RefCell), a panic (poisons the handle). No lock taken here.
+    fn run(&self, f: impl FnOnce(&mut State) -> R<()>) -> i32 {
+        if self.poisoned.get() {
+            return CAIRN_ERR_INTERNAL;
+        }
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return CAIRN_ERR_BUSY;
+        };
+        match catch(|| f(&mut state)) {
+            Some(Ok(())) => CAIRN_OK,
+            Some(Err(code)) => code,
+            None => {
+                self.poisoned.set(true);
+                CAIRN_ERR_INTERNAL
+            }
+        }
+    }
+
+    /// [`cairn_db_t::run`] inside one level of the platform lock; logs a failure.
+    fn call(&self, func: &str, f: impl FnOnce(&mut State) -> R<()>) -> i32 {
+        let code = match self.platform.enter() {
+            Ok(()) => {
+                let code = self.run(f);
+                self.platform.leave();
+                code
+            }
+            Err(code) => code,
+        };
+        if code != CAIRN_OK {
+            self.platform.log(func, code);
+        }
+        code
+    }
+}
+
+/// Runs `f` on the database behind `db`, outside any transaction (::CAIRN_ERR_BUSY while the
+/// handle has one open), with the checks of [`cairn_db_t::call`].
 ///
 /// # Safety
 /// `db` is NULL or a live handle from cairn_open().
-unsafe fn with_db(
-    db: *const cairn_db_t,
-    func: &str,
-    f: impl FnOnce(&mut Database<CallbackDevice>) -> R<()>,
-) -> i32 {
+unsafe fn with_db(db: *const cairn_db_t, func: &str, f: impl FnOnce(&mut Db) -> R<()>) -> i32 {
     // SAFETY: the caller's contract. Only shared references to the handle are made, so a
     // callback calling back in (with the same pointer) is refused by the RefCell, not UB.
     let Some(h) = (unsafe { db.as_ref() }) else {
         return CAIRN_ERR_NULL;
     };
-    if h.poisoned.get() {
-        return CAIRN_ERR_INTERNAL;
-    }
-    let code = {
-        let Ok(mut inner) = h.db.try_borrow_mut() else {
-            return CAIRN_ERR_BUSY;
-        };
-        match catch(|| f(&mut inner)) {
-            Some(Ok(())) => CAIRN_OK,
-            Some(Err(code)) => code,
-            None => {
-                h.poisoned.set(true);
-                CAIRN_ERR_INTERNAL
-            }
-        }
-    };
-    if code != CAIRN_OK {
-        h.platform.log(func, code);
-    }
-    code
+    h.call(func, |s| f(s.db()?))
 }
 
 enum KeySpec<'a> {
@@ -726,24 +999,25 @@ unsafe fn open_impl(
     }
     // SAFETY: `out` is valid for a write (contract).
     unsafe { out.write(core::ptr::null_mut()) };
-    // SAFETY: `cfg` is NULL or valid (contract).
-    let Some(c) = (unsafe { cfg.as_ref() }).copied() else {
-        return CAIRN_ERR_NULL;
+    // SAFETY: `cfg` is NULL or valid for its version (contract).
+    let c = match unsafe { cairn_config_t::read(cfg) } {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let platform = Platform {
-        ctx: c.ctx,
-        random: c.random,
-        log: c.log,
-    };
+    let platform = Platform::of(&c);
     let func = match mode {
         Mode::Open => "cairn_open",
         Mode::Format => "cairn_format",
         Mode::OpenOrFormat => "cairn_open_or_format",
     };
+    let mut formatted = mode == Mode::Format;
     let code = guard(|| {
         // SAFETY: `key` is NULL or valid (contract).
         let spec = unsafe { KeySpec::read(key)? };
         let config = core_config(&c)?;
+        if c.lock.is_some() != c.unlock.is_some() {
+            return Err(CAIRN_ERR_INVALID_ARGUMENT);
+        }
         let callbacks = FlashCallbacks {
             ctx: c.ctx,
             read: c.read,
@@ -773,7 +1047,10 @@ unsafe fn open_impl(
             Mode::Open | Mode::OpenOrFormat => {
                 match Database::open(new_dev()?, &config, &spec.key([0; 16])) {
                     Ok(db) => db,
-                    Err((Error::NotFormatted, dev)) if mode == Mode::OpenOrFormat => format(dev)?,
+                    Err((Error::NotFormatted, dev)) if mode == Mode::OpenOrFormat => {
+                        formatted = true;
+                        format(dev)?
+                    }
                     Err((e, _)) => return Err(db_err(e)),
                 }
             }
@@ -783,17 +1060,33 @@ unsafe fn open_impl(
             // SAFETY: the config's contract for `now_ms`.
             db.set_clock(Box::new(move || unsafe { now(ctx.ptr()) }));
         }
-        let handle = Box::new(cairn_db_t {
-            db: RefCell::new(db),
+        let handle = Box::into_raw(Box::new(cairn_db_t {
+            state: RefCell::new(State::new(db)),
             platform,
+            cfg: config,
             poisoned: Cell::new(false),
-        });
-        // SAFETY: `out` is valid for a write (contract).
-        unsafe { out.write(Box::into_raw(handle)) };
+            txn: cairn_txn_t {
+                db: core::ptr::null(),
+            },
+        }));
+        // SAFETY: `handle` is a fresh allocation no reference points into yet; `out` is
+        // valid for a write (contract).
+        unsafe {
+            (*handle).txn.db = handle;
+            out.write(handle);
+        }
         Ok(())
     });
     if code != CAIRN_OK {
         platform.log(func, code);
+    } else if formatted {
+        platform.note(
+            CAIRN_LOG_INFO,
+            func,
+            "formatted the device, created a database",
+        );
+    } else {
+        platform.note(CAIRN_LOG_INFO, func, "opened the database");
     }
     code
 }
@@ -802,15 +1095,16 @@ unsafe fn open_impl(
 ///
 /// @param db   receives the new handle, or NULL on failure. Ownership passes to the caller,
 ///             who frees it with cairn_close().
-/// @param cfg  the device, platform and limits; copied. `cfg->ctx` and the callbacks must stay
-///             valid until cairn_close().
+/// @param cfg  the device, platform and limits; copied. `cfg->ctx`, `cfg->lock_ctx` and the
+///             callbacks must stay valid until cairn_close().
 /// @param key  NULL (or zeroed) for a plain database, else the key it was created with; only
 ///             read during the call.
 /// @retval CAIRN_OK                   opened.
 /// @retval CAIRN_ERR_NULL             `db` or `cfg` is NULL.
-/// @retval CAIRN_ERR_INVALID_ARGUMENT a required callback is NULL, the geometry is invalid, a
-///             limit is unusable, `cfg->version` is newer than this library, or the key sets
-///             both `raw` and `passphrase` (or an empty passphrase).
+/// @retval CAIRN_ERR_INVALID_ARGUMENT a required callback is NULL, `lock` is set without
+///             `unlock` or the reverse, the geometry is invalid, a limit is unusable,
+///             `cfg->version` is newer than this library, or the key sets both `raw` and
+///             `passphrase` (or an empty passphrase).
 /// @retval CAIRN_ERR_NOT_FORMATTED    no database on the device.
 /// @retval CAIRN_ERR_WRONG_KEY        the key does not open it (nothing is written).
 /// @retval CAIRN_ERR_KEY_MISMATCH     encrypted without a key given, or plain with a key.
@@ -837,7 +1131,8 @@ pub unsafe extern "C" fn cairn_open(
 /// (CAIRN_ERR_INVALID_ARGUMENT without it, CAIRN_ERR_IO when it fails). CAIRN_ERR_NO_SPACE when
 /// the device is too small.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// As cairn_open().
@@ -854,7 +1149,8 @@ pub unsafe extern "C" fn cairn_format(
 /// Opens the database, or formats the device and creates one when none is there
 /// (cairn_open() then cairn_format() on CAIRN_ERR_NOT_FORMATTED). Errors of both.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// As cairn_open().
@@ -869,16 +1165,22 @@ pub unsafe extern "C" fn cairn_open_or_format(
 }
 
 /// Unmounts cleanly and frees the handle. `cairn_close(NULL)` is a no-op returning CAIRN_OK.
-/// Every committed write is already durable; closing only makes the next open cheaper. The
-/// handle is freed whatever the result, except for CAIRN_ERR_BUSY.
+/// Every committed write is already durable; closing only makes the next open cheaper. An open
+/// transaction of the handle is discarded (nothing of it is written; logged at
+/// ::CAIRN_LOG_WARN) and its hold on the platform lock released. The handle is freed whatever
+/// the result, except for CAIRN_ERR_BUSY and CAIRN_ERR_TIMEOUT.
 ///
 /// @retval CAIRN_OK                          closed (or `db` is NULL).
 /// @retval CAIRN_ERR_BUSY                    called from one of this handle's callbacks;
 ///                                           nothing was freed.
+/// @retval CAIRN_ERR_TIMEOUT                 the platform lock stayed held by another task
+///                                           (a call in progress, or its transaction); nothing
+///                                           was freed.
 /// @retval CAIRN_ERR_IO, CAIRN_ERR_NO_SPACE, CAIRN_ERR_FS  the clean unmount failed; the
 ///                                           handle is freed anyway.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: takes the platform lock like every call, but must be the last call on the
+/// handle by any task: a task still waiting for the lock would wake on freed memory.
 ///
 /// # Safety
 /// `db` is NULL or a live handle, not used again after this call.
@@ -887,19 +1189,29 @@ pub unsafe extern "C" fn cairn_close(db: *mut cairn_db_t) -> i32 {
     if db.is_null() {
         return CAIRN_OK;
     }
-    {
+    let platform = {
         // SAFETY: a live handle (contract).
         let h = unsafe { &*db };
-        if h.db.try_borrow_mut().is_err() {
+        let platform = h.platform;
+        if let Err(code) = platform.enter() {
+            platform.log("cairn_close", code);
+            return code;
+        }
+        if h.state.try_borrow_mut().is_err() {
+            platform.leave();
+            platform.log("cairn_close", CAIRN_ERR_BUSY);
             return CAIRN_ERR_BUSY;
         }
-    }
-    // SAFETY: a live handle from Box::into_raw, not borrowed (checked above).
+        platform
+    };
+    // SAFETY: a live handle from Box::into_raw, not borrowed (checked above, under the lock).
     let h = unsafe { Box::from_raw(db) };
-    let platform = h.platform;
     let poisoned = h.poisoned.get();
-    let inner = h.db.into_inner();
+    let state = h.state.into_inner();
+    let had_txn = state.has_txn();
     let code = guard(|| {
+        // Drops the transaction first: its write set goes, nothing of it reaches flash.
+        let inner = state.into_database();
         if poisoned {
             // State in RAM is suspect after a panic: drop it without I/O, as a power cut would.
             let _device = inner.into_device();
@@ -908,8 +1220,20 @@ pub unsafe extern "C" fn cairn_close(db: *mut cairn_db_t) -> i32 {
         let (r, _dev) = inner.close();
         r.map_err(db_err)
     });
+    if had_txn {
+        // The level cairn_txn_begin() kept.
+        platform.leave();
+        platform.note(
+            CAIRN_LOG_WARN,
+            "cairn_close",
+            "discarded an open transaction",
+        );
+    }
+    platform.leave();
     if code != CAIRN_OK {
         platform.log("cairn_close", code);
+    } else {
+        platform.note(CAIRN_LOG_INFO, "cairn_close", "closed");
     }
     code
 }
@@ -931,7 +1255,8 @@ pub unsafe extern "C" fn cairn_close(db: *mut cairn_db_t) -> i32 {
 ///         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_INTERNAL.
 /// On any error nothing is written.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented above.
@@ -965,7 +1290,8 @@ pub unsafe extern "C" fn cairn_doc_insert(
 ///         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
 ///         CAIRN_ERR_WRONG_KEY, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `buf` is valid for writes of `cap` bytes; other pointers as documented.
@@ -996,7 +1322,8 @@ pub unsafe extern "C" fn cairn_doc_get(
 /// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, and the errors of cairn_doc_insert(). Nothing is
 ///         written on error.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
@@ -1011,7 +1338,7 @@ pub unsafe extern "C" fn cairn_doc_replace(
     unsafe {
         with_db(db, "cairn_doc_replace", |d| {
             let coll = text(coll)?;
-            let doc = json_arg(d, json)?;
+            let doc = json_arg(d.config(), json)?;
             d.replace(coll, id, &doc).map_err(db_err)
         })
     }
@@ -1019,10 +1346,10 @@ pub unsafe extern "C" fn cairn_doc_replace(
 
 /// # Safety
 /// `p` as for [`text`].
-unsafe fn json_arg(d: &Database<CallbackDevice>, p: *const c_char) -> R<Value> {
+unsafe fn json_arg(cfg: &Config, p: *const c_char) -> R<Value> {
     // SAFETY: forwarded contract.
     let t = unsafe { text(p)? };
-    json(d, t)
+    json_text(cfg, t)
 }
 
 /// Applies a patch (`{"$set":{..},"$unset":{..},"$inc":{..},"$push":{..},"$pull":{..}}`) to
@@ -1031,7 +1358,8 @@ unsafe fn json_arg(d: &Database<CallbackDevice>, p: *const c_char) -> R<Value> {
 /// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH, CAIRN_ERR_JSON and the
 ///         errors of cairn_doc_insert(). Nothing is written on error.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
@@ -1046,7 +1374,7 @@ pub unsafe extern "C" fn cairn_doc_patch(
     unsafe {
         with_db(db, "cairn_doc_patch", |d| {
             let coll = text(coll)?;
-            let p = json_arg(d, patch)?;
+            let p = json_arg(d.config(), patch)?;
             d.patch(coll, id, &p).map_err(db_err)
         })
     }
@@ -1058,7 +1386,8 @@ pub unsafe extern "C" fn cairn_doc_patch(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as for cairn_doc_insert().
@@ -1085,7 +1414,8 @@ pub unsafe extern "C" fn cairn_doc_delete(
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll` or `count`), CAIRN_ERR_UTF8,
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1130,7 +1460,8 @@ pub type cairn_find_fn =
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when
 ///         `cb` calls into `db`).
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented; `cb` must not unwind.
@@ -1148,7 +1479,7 @@ pub unsafe extern "C" fn cairn_find(
         with_db(db, "cairn_find", |d| {
             let cb = cb.ok_or(CAIRN_ERR_NULL)?;
             let coll = text(coll)?;
-            let fv = filter_arg(d, filter)?;
+            let fv = filter_arg(d.config(), filter)?;
             let opts = options_arg(options)?;
             let mut user: i32 = 0;
             let mut line = String::new();
@@ -1172,7 +1503,7 @@ pub unsafe extern "C" fn cairn_find(
 
 /// # Safety
 /// `p` as for [`text`].
-unsafe fn filter_arg(d: &Database<CallbackDevice>, p: *const c_char) -> R<Value> {
+unsafe fn filter_arg(cfg: &Config, p: *const c_char) -> R<Value> {
     if p.is_null() {
         return Ok(Value::Map(Default::default()));
     }
@@ -1181,7 +1512,7 @@ unsafe fn filter_arg(d: &Database<CallbackDevice>, p: *const c_char) -> R<Value>
     if t.trim().is_empty() {
         return Ok(Value::Map(Default::default()));
     }
-    json(d, t)
+    json_text(cfg, t)
 }
 
 /// # Safety
@@ -1204,7 +1535,8 @@ unsafe fn options_arg(p: *const c_char) -> R<FindOptions> {
 ///         CAIRN_ERR_BAD_FILTER, CAIRN_ERR_TOO_DEEP, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_IO,
 ///         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1222,7 +1554,7 @@ pub unsafe extern "C" fn cairn_find_count(
                 return Err(CAIRN_ERR_NULL);
             }
             let coll = text(coll)?;
-            let fv = filter_arg(d, filter)?;
+            let fv = filter_arg(d.config(), filter)?;
             set(count, d.count_where(coll, &fv).map_err(db_err)?);
             Ok(())
         })
@@ -1240,7 +1572,8 @@ pub unsafe extern "C" fn cairn_find_count(
 ///         an empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_NO_SPACE,
 ///         CAIRN_ERR_IO, CAIRN_ERR_BUSY. Nothing is written on error.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `key` and `value` are valid for reads of their lengths.
@@ -1272,7 +1605,8 @@ pub unsafe extern "C" fn cairn_kv_put(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `buf` is valid for writes of `cap` bytes; `key` for reads of `key_len`.
@@ -1306,7 +1640,8 @@ pub unsafe extern "C" fn cairn_kv_get(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `key` is valid for reads of `key_len` bytes.
@@ -1335,7 +1670,8 @@ pub unsafe extern "C" fn cairn_kv_delete(
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `ns`, `key`, `exists`), CAIRN_ERR_UTF8,
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `key` is valid for reads of `key_len` bytes; `exists` for a write.
@@ -1376,7 +1712,8 @@ pub type cairn_kv_key_fn =
 ///         `prefix` with a nonzero length), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME,
 ///         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`).
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `prefix` is valid for reads of `prefix_len` bytes; `cb` must not unwind.
@@ -1424,7 +1761,8 @@ pub unsafe extern "C" fn cairn_kv_keys(
 ///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TOO_LARGE (more than 8 indexes), CAIRN_ERR_NULL,
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `fields` is valid for reads of `n_fields` pointers, each a NUL-terminated string.
@@ -1470,7 +1808,8 @@ pub unsafe extern "C" fn cairn_index_create(
 ///         for a spec of the wrong shape (unknown key, wrong type), CAIRN_ERR_BAD_FILTER for
 ///         a bad `partial`.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1486,7 +1825,7 @@ pub unsafe extern "C" fn cairn_index_create_json(
         with_db(db, "cairn_index_create_json", |d| {
             let coll = text(coll)?;
             let name = text(name)?;
-            let spec = json_arg(d, spec)?;
+            let spec = json_arg(d.config(), spec)?;
             let map = spec.as_map().ok_or(CAIRN_ERR_INVALID_ARGUMENT)?;
             if map
                 .keys()
@@ -1527,7 +1866,8 @@ pub unsafe extern "C" fn cairn_index_create_json(
 ///         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
 ///         CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// Pointers as documented.
@@ -1555,7 +1895,8 @@ pub unsafe extern "C" fn cairn_index_drop(
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `db` is NULL or a live handle.
@@ -1569,14 +1910,24 @@ pub unsafe extern "C" fn cairn_flush(db: *mut cairn_db_t) -> i32 {
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `db` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn cairn_compact(db: *mut cairn_db_t) -> i32 {
     // SAFETY: the documented contract.
-    unsafe { with_db(db, "cairn_compact", |d| d.compact().map_err(db_err)) }
+    let rc = unsafe { with_db(db, "cairn_compact", |d| d.compact().map_err(db_err)) };
+    if rc == CAIRN_OK {
+        // SAFETY: a live handle (the call succeeded on it).
+        unsafe {
+            (*db)
+                .platform
+                .note(CAIRN_LOG_INFO, "cairn_compact", "compacted")
+        };
+    }
+    rc
 }
 
 /// Re-encrypts the whole database under `new_key` (NULL or zeroed: remove encryption),
@@ -1585,7 +1936,8 @@ pub unsafe extern "C" fn cairn_compact(db: *mut cairn_db_t) -> i32 {
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (bad key; a passphrase
 ///         without `cfg->random`), CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `new_key` is NULL or valid during the call.
@@ -1594,7 +1946,7 @@ pub unsafe extern "C" fn cairn_rekey(db: *mut cairn_db_t, new_key: *const cairn_
     // SAFETY: the documented contract.
     let platform = unsafe { db.as_ref() }.map(|h| h.platform);
     // SAFETY: the documented contract.
-    unsafe {
+    let rc = unsafe {
         with_db(db, "cairn_rekey", |d| {
             let spec = KeySpec::read(new_key)?;
             let salt = match (spec.needs_salt(), platform) {
@@ -1603,14 +1955,19 @@ pub unsafe extern "C" fn cairn_rekey(db: *mut cairn_db_t, new_key: *const cairn_
             };
             d.rekey(&spec.key(salt)).map_err(db_err)
         })
+    };
+    if let (CAIRN_OK, Some(p)) = (rc, platform) {
+        p.note(CAIRN_LOG_INFO, "cairn_rekey", "re-encrypted the database");
     }
+    rc
 }
 
 /// Fills `*stats` with the database's statistics.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL (`db` or `stats`), CAIRN_ERR_IO, CAIRN_ERR_BUSY.
 ///
-/// Thread safety: not thread-safe; calls on one handle must not overlap (see ::cairn_db_t).
+/// Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+/// is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
 ///
 /// # Safety
 /// `stats` is valid for a write.
@@ -1846,6 +2203,69 @@ unsafe extern "C" fn ram_erase(ctx: *mut c_void, block: u32) -> i32 {
     0
 }
 
+// ---------------------------------------------------------------------------------------------
+// Heap
+
+/// Allocates `size` bytes aligned to 8 (as `malloc`), or returns NULL.
+pub type cairn_malloc_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, size: usize) -> *mut c_void>;
+/// Frees a block from the matching ::cairn_malloc_fn.
+pub type cairn_free_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void)>;
+
+/// Routes the library's heap (bare-metal builds) through `alloc_fn`/`free_fn` instead of the
+/// C library's `malloc`/`free`: an RTOS heap (`pvPortMalloc`/`vPortFree`, `k_malloc`/`k_free`)
+/// or a dedicated pool. Process-wide, not per handle: the heap is shared by every handle.
+/// Both NULL restores `malloc`/`free`. The C library's `malloc` and `free` must still exist
+/// at link time (they are the default).
+///
+/// @param ctx  passed unchanged to both hooks.
+/// @retval CAIRN_OK                   installed.
+/// @retval CAIRN_ERR_INVALID_ARGUMENT one hook set without the other.
+/// @retval CAIRN_ERR_BUSY             the library has allocated already: call this before any
+///                                    other cairn_* function (blocks must go back to the
+///                                    allocator they came from).
+/// @retval CAIRN_ERR_UNSUPPORTED      a hosted build: the heap is the system allocator.
+///
+/// Thread safety: call once, at start-up, before any other task uses the library.
+///
+/// # Safety
+/// The hooks must behave as `malloc`/`free` (8-byte alignment, NULL on failure), be callable
+/// from any task that uses the library, and stay valid for the program's life.
+#[no_mangle]
+pub unsafe extern "C" fn cairn_set_allocator(
+    alloc_fn: cairn_malloc_fn,
+    free_fn: cairn_free_fn,
+    ctx: *mut c_void,
+) -> i32 {
+    if alloc_fn.is_some() != free_fn.is_some() {
+        return CAIRN_ERR_INVALID_ARGUMENT;
+    }
+    #[cfg(target_os = "none")]
+    {
+        match device::set_allocator(alloc_fn, free_fn, ctx) {
+            Ok(()) => CAIRN_OK,
+            Err(()) => CAIRN_ERR_BUSY,
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = ctx;
+        CAIRN_ERR_UNSUPPORTED
+    }
+}
+
+// The rest of the API, in header order.
+mod txn;
+pub use txn::*;
+mod doc;
+pub use doc::*;
+mod coll;
+pub use coll::*;
+#[cfg(not(target_os = "none"))]
+mod file;
+#[cfg(not(target_os = "none"))]
+pub use file::*;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1936,6 +2356,8 @@ mod tests {
             CAIRN_ERR_BUFFER_TOO_SMALL,
             CAIRN_ERR_BUSY,
             CAIRN_ERR_INTERNAL,
+            CAIRN_ERR_TYPE,
+            CAIRN_ERR_TXN_ABORTED,
         ]);
         for (i, c) in codes.iter().enumerate() {
             assert!(*c < 0);

@@ -1,7 +1,8 @@
 /*
- * A sensor log on cairndb's C API: readings from three sensors as documents, an index on
- * (sensor, temp), a query through it, a key-value record of the last sequence number, then a
- * clean close and a reopen that finds everything again. The flash is a RAM device the library
+ * A sensor log on cairndb's C API: readings from three sensors as documents, each committed
+ * in one transaction with a key-value record of the last sequence number, an index on
+ * (sensor, temp), a query through it, typed reads of the results, then a clean close and a
+ * reopen that finds everything again. The flash is a RAM device the library
  * owns; `sensor_log IMAGE` also writes the flash image to a file at the end.
  *
  * Self-checking: exits 1 (with a message) when anything differs from what it expects.
@@ -44,6 +45,22 @@ static int32_t print_reading(void *ctx, const char *json, size_t len) {
     return 0;
 }
 
+/* cairn_find_docs() callback: typed reads, no JSON parsing. */
+struct humidity {
+    int64_t sum;
+    int n;
+};
+
+static int32_t add_humidity(void *ctx, const cairn_doc_t *doc) {
+    struct humidity *h = ctx;
+    int64_t hum = 0;
+    int rc = cairn_doc_get_i64(doc, "hum", &hum);
+    if (rc != CAIRN_OK) return rc; /* stops the query; cairn_find_docs() returns it */
+    h->sum += hum;
+    h->n++;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     static const uint8_t key[32] = {0x42}; /* from a secure element in real firmware */
     const cairn_key_t db_key = {key, NULL, 0, 0};
@@ -74,10 +91,14 @@ int main(int argc, char **argv) {
         double temp = 18.0 + (seq * 7 % 50) / 5.0;
         snprintf(doc, sizeof doc, "{\"sensor\":\"s%d\",\"seq\":%d,\"temp\":%.1f,\"hum\":%d}",
                  sensor, seq, temp, 40 + seq % 20);
-        TRY(cairn_doc_insert(db, "readings", doc, NULL));
+        /* The reading and the last sequence number commit together, or not at all. */
         char last[16];
         int n = snprintf(last, sizeof last, "%d", seq);
-        TRY(cairn_kv_put(db, "meta", "last_seq", 8, last, (size_t)n));
+        cairn_txn_t *txn = NULL;
+        TRY(cairn_txn_begin(db, &txn));
+        TRY(cairn_txn_doc_insert(txn, "readings", doc, NULL));
+        TRY(cairn_txn_kv_put(txn, "meta", "last_seq", 8, last, (size_t)n));
+        TRY(cairn_txn_commit(txn));
     }
 
     /* The hottest five readings of sensor s2 above 24 degrees, through the index. */
@@ -90,6 +111,9 @@ int main(int argc, char **argv) {
     TRY(cairn_find_count(db, "readings", filter, &hot));
     TRY(cairn_doc_count(db, "readings", &total));
     printf("%llu of %llu readings match\n", (unsigned long long)hot, (unsigned long long)total);
+    struct humidity h = {0, 0};
+    TRY(cairn_find_docs(db, "readings", "{\"sensor\":\"s1\"}", NULL, add_humidity, &h));
+    printf("sensor s1: %d readings, mean humidity %.1f%%\n", h.n, h.n ? (double)h.sum / h.n : 0.0);
 
     cairn_stats_t st;
     TRY(cairn_stats(db, &st));
@@ -111,6 +135,7 @@ int main(int argc, char **argv) {
     TRY(cairn_close(db));
 
     int ok = total == READINGS && total2 == total && hot2 == hot && hot > 0 &&
+             h.n == READINGS / 3 && h.sum > 40 * h.n &&
              shown == (hot < 5 ? (int)hot : 5) && atoi(last) == READINGS;
 
     if (argc > 1) {

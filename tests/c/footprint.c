@@ -1,7 +1,8 @@
 /*
- * Footprint probe: takes the address of every C API function so that a firmware link with
- * --gc-sections keeps all of them. `cargo xtask test` (step thumb-c) links it against the
- * Cortex-M libcairndb.a and reports the flash the library adds to an empty firmware.
+ * Footprint probe: takes the address of every C API function of the bare-metal library (the
+ * hosted-only image-file device aside) so that a firmware link with --gc-sections keeps all of
+ * them. `cargo xtask test` (step thumb-c) builds it through CMake as a cross build
+ * (tests/c/cross/) and reports the flash the library adds to an empty firmware.
  */
 #include <stdlib.h>
 
@@ -27,7 +28,20 @@ int main(void) {
         (void *)cairn_index_create_json, (void *)cairn_index_drop, (void *)cairn_flush,
         (void *)cairn_compact, (void *)cairn_rekey, (void *)cairn_stats,
         (void *)cairn_ram_device_new, (void *)cairn_ram_device_free,
-        (void *)cairn_ram_device_config, (void *)cairn_ram_device_data};
+        (void *)cairn_ram_device_config, (void *)cairn_ram_device_data,
+        (void *)cairn_set_allocator, (void *)cairn_txn_begin, (void *)cairn_txn_commit,
+        (void *)cairn_txn_rollback, (void *)cairn_txn_doc_insert, (void *)cairn_txn_doc_get,
+        (void *)cairn_txn_doc_replace, (void *)cairn_txn_doc_patch, (void *)cairn_txn_doc_delete,
+        (void *)cairn_txn_doc_count, (void *)cairn_txn_find, (void *)cairn_txn_kv_put,
+        (void *)cairn_txn_kv_get, (void *)cairn_txn_kv_delete, (void *)cairn_doc_get_handle,
+        (void *)cairn_doc_free, (void *)cairn_doc_dup, (void *)cairn_doc_to_json,
+        (void *)cairn_doc_type, (void *)cairn_doc_len, (void *)cairn_doc_get_i64,
+        (void *)cairn_doc_get_f64, (void *)cairn_doc_get_bool, (void *)cairn_doc_get_str,
+        (void *)cairn_doc_get_bytes, (void *)cairn_find_docs, (void *)cairn_coll_create,
+        (void *)cairn_coll_drop, (void *)cairn_coll_list, (void *)cairn_ns_list,
+        (void *)cairn_update_many, (void *)cairn_delete_many, (void *)cairn_distinct,
+        (void *)cairn_schema_set, (void *)cairn_schema_get, (void *)cairn_schema_violation,
+        (void *)cairn_index_list, (void *)cairn_explain};
     for (unsigned i = 0; i < sizeof fns / sizeof fns[0]; i++) sink = fns[i];
     return 0;
 }

@@ -2,12 +2,18 @@
  * Tests of the C API (include/cairndb.h): every function, its results and its error paths.
  * Plain C with a tiny harness; CTest runs this binary under valgrind (tests/c/CMakeLists.txt).
  * The last line is "N passed, M failed"; the exit status is nonzero when a check failed.
+ * `test_c_api [DIR]`: image files of the file-device test go to DIR (default: the current
+ * directory).
  */
+#define _POSIX_C_SOURCE 200809L /* pthread_mutex_timedlock, clock_gettime */
+
 #include "cairndb.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int checks_failed;
 static int test_failed;
@@ -788,13 +794,1034 @@ static void test_io_errors(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The platform lock: a recursive POSIX mutex with a timed wait, counting its levels. */
+
+struct plock {
+    pthread_mutex_t m;
+    int depth;  /* levels held now (by whichever thread holds the mutex) */
+    int locks;  /* levels taken so far */
+    int refuse; /* nonzero: fail at once, as a timed-out wait would */
+    uint32_t last_timeout;
+};
+
+static int32_t p_lock(void *ctx, uint32_t ms) {
+    struct plock *l = ctx;
+    int rc;
+    if (l->refuse) return -1;
+    if (ms == CAIRN_WAIT_FOREVER) {
+        rc = pthread_mutex_lock(&l->m);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        rc = pthread_mutex_timedlock(&l->m, &ts);
+    }
+    if (rc != 0) return -1;
+    l->depth++;
+    l->locks++;
+    l->last_timeout = ms;
+    return 0;
+}
+
+static void p_unlock(void *ctx) {
+    struct plock *l = ctx;
+    l->depth--;
+    pthread_mutex_unlock(&l->m);
+}
+
+static void plock_init(struct plock *l) {
+    pthread_mutexattr_t a;
+    memset(l, 0, sizeof *l);
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&l->m, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+static void with_lock(cairn_config_t *cfg, struct plock *l, uint32_t timeout_ms) {
+    cfg->lock = p_lock;
+    cfg->unlock = p_unlock;
+    cfg->lock_ctx = l;
+    cfg->lock_timeout_ms = timeout_ms;
+}
+
+/* Log lines of every level, collected (the log's ctx is the RAM device: use a global). */
+static char info_lines[2048];
+static void info_cb(void *ctx, int32_t level, const char *msg) {
+    char line[160];
+    (void)ctx;
+    snprintf(line, sizeof line, "%d %s\n", (int)level, msg);
+    strncat(info_lines, line, sizeof info_lines - strlen(info_lines) - 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration versions, the log, the lock */
+
+static void test_config_versions(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg = ram_config(&dev, BLOCKS);
+    cairn_db_t *db = NULL;
+    struct plock l;
+    plock_init(&l);
+
+    /* lock and unlock go together. */
+    cairn_config_t bad = cfg;
+    bad.lock = p_lock;
+    CHECK_RC(cairn_format(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK(db == NULL);
+    bad.lock = NULL;
+    bad.unlock = p_unlock;
+    CHECK_RC(cairn_format(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    /* A version-1 struct ends before the lock fields: whatever lies there is not read. */
+    bad.version = 1;
+    CHECK_RC(cairn_format(&db, &bad, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db, "c", "{}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    bad.version = 2;
+    CHECK_RC(cairn_open(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.version = 3;
+    CHECK_RC(cairn_open(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK(CAIRN_CONFIG_VERSION == 2);
+
+    /* The timeout reaches the lock callback: 0 is the default, WAIT_FOREVER passes through. */
+    cairn_config_t locked = cfg;
+    with_lock(&locked, &l, 0);
+    CHECK_RC(cairn_open(&db, &locked, NULL), CAIRN_OK);
+    uint64_t n = 0;
+    CHECK_RC(cairn_doc_count(db, "c", &n), CAIRN_OK);
+    CHECK(n == 1 && l.last_timeout == CAIRN_DEFAULT_LOCK_TIMEOUT_MS && l.depth == 0);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    with_lock(&locked, &l, CAIRN_WAIT_FOREVER);
+    CHECK_RC(cairn_open(&db, &locked, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "c", &n), CAIRN_OK);
+    CHECK(l.last_timeout == CAIRN_WAIT_FOREVER);
+
+    /* A lock that is not given: every call times out, close too (nothing is freed). */
+    int before = log_calls;
+    l.refuse = 1;
+    CHECK_RC(cairn_doc_count(db, "c", &n), CAIRN_ERR_TIMEOUT);
+    CHECK_RC(cairn_doc_insert(db, "c", "{}", NULL), CAIRN_ERR_TIMEOUT);
+    cairn_txn_t *txn = (cairn_txn_t *)1;
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_ERR_TIMEOUT);
+    CHECK(txn == NULL);
+    CHECK_RC(cairn_close(db), CAIRN_ERR_TIMEOUT);
+    CHECK(log_calls == before + 4 && strstr(last_log, "timed out") != NULL);
+    l.refuse = 0;
+    CHECK_RC(cairn_doc_count(db, "c", &n), CAIRN_OK);
+    CHECK(n == 1 && l.depth == 0); /* the timed-out insert wrote nothing */
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(l.depth == 0);
+    pthread_mutex_destroy(&l.m);
+    cairn_ram_device_free(dev);
+}
+
+static void test_info_log(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg = ram_config(&dev, BLOCKS);
+    cairn_key_t raw_a = {KEY_A, NULL, 0, 0};
+    cairn_db_t *db = NULL;
+    cfg.log = info_cb;
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_format(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_rekey(db, &raw_a), CAIRN_OK);
+    CHECK_RC(cairn_compact(db), CAIRN_OK);
+    CHECK_RC(cairn_doc_get(db, "c", 1, NULL, 0, NULL), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_open(&db, &cfg, &raw_a), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(strcmp(info_lines,
+                 "3 cairn_format: formatted the device, created a database\n"
+                 "3 cairn_rekey: re-encrypted the database\n"
+                 "3 cairn_compact: compacted\n"
+                 "1 cairn_doc_get: not found (-8)\n"
+                 "3 cairn_close: closed\n"
+                 "3 cairn_open: opened the database\n"
+                 "3 cairn_close: closed\n") == 0);
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_open_or_format(&db, &cfg, &raw_a), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(strstr(info_lines, "cairn_open_or_format: opened the database") != NULL);
+    cairn_ram_device_free(dev);
+}
+
+/* A second thread holds the lock through a transaction while the first calls in. */
+struct holder {
+    cairn_db_t *db;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stage; /* 1: transaction open; 2: may commit */
+    int rc_begin, rc_insert, rc_commit;
+};
+
+static void holder_wait(struct holder *h, int stage) {
+    pthread_mutex_lock(&h->mu);
+    while (h->stage < stage) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void holder_set(struct holder *h, int stage) {
+    pthread_mutex_lock(&h->mu);
+    h->stage = stage;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *holder_main(void *arg) {
+    struct holder *h = arg;
+    cairn_txn_t *txn = NULL;
+    h->rc_begin = cairn_txn_begin(h->db, &txn);
+    h->rc_insert = cairn_txn_doc_insert(txn, "t", "{\"from\":\"holder\"}", NULL);
+    holder_set(h, 1);
+    holder_wait(h, 2);
+    h->rc_commit = cairn_txn_commit(txn);
+    return NULL;
+}
+
+static void test_lock_timeout_from_another_thread(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg = ram_config(&dev, BLOCKS);
+    cairn_db_t *db = NULL;
+    struct plock l;
+    struct holder h;
+    pthread_t th;
+    uint64_t n = 99;
+    plock_init(&l);
+    with_lock(&cfg, &l, 50);
+    CHECK_RC(cairn_format(&db, &cfg, NULL), CAIRN_OK);
+    memset(&h, 0, sizeof h);
+    h.db = db;
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    CHECK(pthread_create(&th, NULL, holder_main, &h) == 0);
+    holder_wait(&h, 1);
+
+    /* The other thread's transaction holds the lock: every call waits 50 ms and gives up. */
+    CHECK_RC(cairn_doc_insert(db, "t", "{\"from\":\"main\"}", NULL), CAIRN_ERR_TIMEOUT);
+    CHECK_RC(cairn_doc_count(db, "t", &n), CAIRN_ERR_TIMEOUT);
+    CHECK(n == 99);
+    cairn_txn_t *txn = (cairn_txn_t *)1;
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_ERR_TIMEOUT);
+    CHECK(txn == NULL);
+    CHECK_RC(cairn_close(db), CAIRN_ERR_TIMEOUT); /* nothing freed */
+
+    holder_set(&h, 2);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_RC(h.rc_begin, CAIRN_OK);
+    CHECK_RC(h.rc_insert, CAIRN_OK);
+    CHECK_RC(h.rc_commit, CAIRN_OK);
+    /* Now the lock is free again and the other thread's commit is there. */
+    CHECK_RC(cairn_doc_count(db, "t", &n), CAIRN_OK);
+    CHECK(n == 1);
+    CHECK(l.depth == 0);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(l.depth == 0);
+    pthread_cond_destroy(&h.cv);
+    pthread_mutex_destroy(&h.mu);
+    pthread_mutex_destroy(&l.m);
+    cairn_ram_device_free(dev);
+}
+
+/* Several threads share one handle: plain calls and transactions interleave safely. */
+#define WORKERS 4
+#define ROUNDS 10
+
+struct worker {
+    cairn_db_t *db;
+    int id;
+    int failures;
+};
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    char doc[64];
+    for (int i = 0; i < ROUNDS; i++) {
+        snprintf(doc, sizeof doc, "{\"w\":%d,\"i\":%d}", w->id, i);
+        if (i % 2 == 0) {
+            if (cairn_doc_insert(w->db, "shared", doc, NULL) != CAIRN_OK) w->failures++;
+        } else {
+            cairn_txn_t *txn = NULL;
+            uint64_t before = 0, inside = 0;
+            if (cairn_txn_begin(w->db, &txn) != CAIRN_OK) {
+                w->failures++;
+                continue;
+            }
+            if (cairn_txn_doc_count(txn, "shared", &before) != CAIRN_OK) w->failures++;
+            if (cairn_txn_doc_insert(txn, "shared", doc, NULL) != CAIRN_OK) w->failures++;
+            if (cairn_txn_doc_insert(txn, "shared", doc, NULL) != CAIRN_OK) w->failures++;
+            /* Nobody else can write in between: the count moves by exactly our two. */
+            if (cairn_txn_doc_count(txn, "shared", &inside) != CAIRN_OK) w->failures++;
+            if (inside != before + 2) w->failures++;
+            if (cairn_txn_commit(txn) != CAIRN_OK) w->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_shared_handle_threads(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg = ram_config(&dev, BLOCKS);
+    cairn_db_t *db = NULL;
+    struct plock l;
+    pthread_t th[WORKERS];
+    struct worker w[WORKERS];
+    plock_init(&l);
+    with_lock(&cfg, &l, CAIRN_WAIT_FOREVER);
+    CHECK_RC(cairn_format(&db, &cfg, NULL), CAIRN_OK);
+    for (int i = 0; i < WORKERS; i++) {
+        w[i].db = db;
+        w[i].id = i;
+        w[i].failures = 0;
+        CHECK(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        CHECK(pthread_join(th[i], NULL) == 0);
+        CHECK(w[i].failures == 0);
+    }
+    uint64_t n = 0;
+    CHECK_RC(cairn_doc_count(db, "shared", &n), CAIRN_OK);
+    CHECK(n == WORKERS * (ROUNDS / 2) * 3);
+    CHECK(l.depth == 0 && l.locks > WORKERS * ROUNDS);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    pthread_mutex_destroy(&l.m);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Transactions */
+
+struct txn_cb {
+    cairn_txn_t *txn;
+    cairn_db_t *db;
+    int calls;
+    int rc_txn, rc_db, rc_commit;
+    char all[512];
+};
+
+static int32_t txn_find_cb(void *ctx, const char *json, size_t len) {
+    struct txn_cb *c = ctx;
+    uint64_t n;
+    (void)len;
+    c->calls++;
+    strncat(c->all, json, sizeof c->all - strlen(c->all) - 2);
+    strcat(c->all, "\n");
+    if (c->txn) {
+        c->rc_txn = cairn_txn_doc_insert(c->txn, "a", "{}", NULL);
+        c->rc_db = cairn_doc_count(c->db, "a", &n);
+        c->rc_commit = cairn_txn_commit(c->txn);
+    }
+    return 0;
+}
+
+static void test_txn(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    struct plock l;
+    cairn_db_t *db;
+    cairn_txn_t *txn = (cairn_txn_t *)1, *txn2 = (cairn_txn_t *)1;
+    char buf[128];
+    uint8_t val[8];
+    size_t len = 0;
+    uint64_t id = 0, n = 0;
+    cfg = ram_config(&dev, BLOCKS);
+    cfg.max_value_len = 16;
+    plock_init(&l);
+    with_lock(&cfg, &l, 1000);
+    db = NULL;
+    CHECK_RC(cairn_format(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db, "a", "{\"k\":1}", NULL), CAIRN_OK); /* _id 1 */
+
+    CHECK_RC(cairn_txn_begin(NULL, &txn), CAIRN_ERR_NULL);
+    CHECK(txn == NULL);
+    CHECK_RC(cairn_txn_begin(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_commit(NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_rollback(NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_doc_insert(NULL, "a", "{}", NULL), CAIRN_ERR_NULL);
+
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK(txn != NULL && l.depth == 1); /* the lock stays held by the transaction */
+    /* One transaction per handle; the handle itself is busy meanwhile. */
+    CHECK_RC(cairn_txn_begin(db, &txn2), CAIRN_ERR_BUSY);
+    CHECK(txn2 == NULL);
+    CHECK_RC(cairn_doc_insert(db, "a", "{}", NULL), CAIRN_ERR_BUSY);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_ERR_BUSY);
+    CHECK(l.depth == 1);
+
+    /* Writes and reads that see them. */
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":2}", &id), CAIRN_OK);
+    CHECK(id == 2);
+    CHECK_RC(cairn_txn_doc_get(txn, "a", 2, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"_id\":2,\"_ver\":1,\"_ts\":0,\"k\":2}") == 0 && len == strlen(buf));
+    CHECK_RC(cairn_txn_doc_get(txn, "a", 2, buf, 5, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_txn_doc_replace(txn, "a", 1, "{\"k\":10}"), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_patch(txn, "a", 2, "{\"$inc\":{\"k\":5}}"), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_count(txn, "a", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", "k", 1, "v1", 2), CAIRN_OK);
+    CHECK_RC(cairn_txn_kv_get(txn, "ns", "k", 1, val, sizeof val, &len), CAIRN_OK);
+    CHECK(len == 2 && memcmp(val, "v1", 2) == 0);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", "gone", 4, "x", 1), CAIRN_OK);
+    CHECK_RC(cairn_txn_kv_delete(txn, "ns", "gone", 4), CAIRN_OK);
+
+    /* Mistakes found before the database is asked leave the transaction going. */
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":", NULL), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "[1]", NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_doc_insert(txn, NULL, "{}", NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a\xff", "{}", NULL), CAIRN_ERR_UTF8);
+    CHECK_RC(cairn_txn_doc_replace(txn, "a", 99, "{}"), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_doc_patch(txn, "a", 99, "{\"$set\":{\"k\":1}}"), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_doc_patch(txn, "a", 2, "{\"$frob\":{}}"), CAIRN_ERR_INVALID_PATCH);
+    CHECK_RC(cairn_txn_doc_patch(txn, "a", 2, "{\"$inc\":{\"k\":\"x\"}}"),
+             CAIRN_ERR_INVALID_PATCH);
+    CHECK_RC(cairn_txn_doc_delete(txn, "a", 99), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_doc_get(txn, "a", 99, buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", "", 0, "v", 1), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", "k", 1, "0123456789abcdefXX", 18), CAIRN_ERR_TOO_LARGE);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", NULL, 1, "v", 1), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_kv_get(txn, "ns", "zz", 2, val, sizeof val, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_kv_delete(txn, "ns", "zz", 2), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_doc_count(txn, "a", NULL), CAIRN_ERR_NULL);
+
+    /* find sees the transaction's writes; its callback cannot re-enter. */
+    struct txn_cb c;
+    memset(&c, 0, sizeof c);
+    CHECK_RC(cairn_txn_find(txn, "a", "{\"k\":{\"$gte\":7}}", "{\"projection\":{\"k\":1}}",
+                            txn_find_cb, &c),
+             CAIRN_OK);
+    CHECK(c.calls == 2 && strcmp(c.all, "{\"_id\":1,\"k\":10}\n{\"_id\":2,\"k\":7}\n") == 0);
+    memset(&c, 0, sizeof c);
+    c.txn = txn;
+    c.db = db;
+    CHECK_RC(cairn_txn_find(txn, "a", NULL, NULL, txn_find_cb, &c), CAIRN_OK);
+    CHECK(c.calls == 2 && c.rc_txn == CAIRN_ERR_BUSY && c.rc_db == CAIRN_ERR_BUSY &&
+          c.rc_commit == CAIRN_ERR_BUSY);
+    CHECK_RC(cairn_txn_find(txn, "a", "{\"k\":{\"$frob\":1}}", NULL, txn_find_cb, &c),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_txn_find(txn, "a", "{", NULL, txn_find_cb, &c), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_txn_find(txn, "a", NULL, NULL, NULL, &c), CAIRN_ERR_NULL);
+    CHECK(l.depth == 1);
+
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_OK);
+    CHECK(l.depth == 0); /* released */
+    /* The handle is free again; the transaction handle is spent. */
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{}", NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_rollback(txn), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_doc_get(db, "a", 1, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"_id\":1,\"_ver\":2,\"_ts\":0,\"k\":10}") == 0);
+    CHECK_RC(cairn_doc_get(db, "a", 2, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"_id\":2,\"_ver\":2,\"_ts\":0,\"k\":7}") == 0);
+    CHECK_RC(cairn_kv_get(db, "ns", "k", 1, val, sizeof val, &len), CAIRN_OK);
+    bool exists = true;
+    CHECK_RC(cairn_kv_exists(db, "ns", "gone", 4, &exists), CAIRN_OK);
+    CHECK(!exists);
+
+    /* rollback: nothing of it stays. */
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":3}", &id), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_delete(txn, "a", 1), CAIRN_OK);
+    CHECK_RC(cairn_txn_rollback(txn), CAIRN_OK);
+    CHECK(l.depth == 0);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 2);
+
+    /* An error of the database inside a transaction aborts all of it. */
+    const char *by_k[] = {"k"};
+    CHECK_RC(cairn_index_create(db, "a", "k_unique", by_k, 1, true), CAIRN_OK);
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":100}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_txn_kv_put(txn, "ns", "k2", 2, "v", 1), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":100}", NULL), CAIRN_ERR_UNIQUE);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":101}", NULL), CAIRN_ERR_TXN_ABORTED);
+    CHECK_RC(cairn_txn_doc_get(txn, "a", 1, buf, sizeof buf, &len), CAIRN_ERR_TXN_ABORTED);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_ERR_BUSY); /* still open until ended */
+    CHECK(l.depth == 1);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_ERR_TXN_ABORTED);
+    CHECK(l.depth == 0);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_kv_exists(db, "ns", "k2", 2, &exists), CAIRN_OK);
+    CHECK(!exists);
+    /* ... and rolling an aborted transaction back is fine too. */
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_replace(txn, "a", 2, "{\"k\":10}"), CAIRN_ERR_UNIQUE);
+    CHECK_RC(cairn_txn_rollback(txn), CAIRN_OK);
+    CHECK(l.depth == 0);
+    CHECK_RC(cairn_doc_get(db, "a", 2, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"k\":7") != NULL);
+
+    /* Closing with a transaction open discards it and releases the lock. */
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":55}", NULL), CAIRN_OK);
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(l.depth == 0);
+    CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    pthread_mutex_destroy(&l.m);
+    cairn_ram_device_free(dev);
+}
+
+/* Without a lock, the same rules hold within one thread. */
+static void test_txn_without_lock(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    cairn_txn_t *txn = NULL, *txn2 = NULL;
+    uint64_t n = 0;
+    cfg.log = info_cb;
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_begin(db, &txn2), CAIRN_ERR_BUSY);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_ERR_BUSY);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 1);
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK); /* discards */
+    CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 1);
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK(strstr(info_lines, "2 cairn_close: discarded an open transaction") != NULL);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Collections, namespaces, bulk writes, distinct, schemas, index lists, plans */
+
+struct names {
+    int calls;
+    int stop_with;
+    char all[256];
+};
+
+static int32_t name_cb(void *ctx, const char *name, size_t len) {
+    struct names *k = ctx;
+    k->calls++;
+    CHECK(strlen(name) == len);
+    strncat(k->all, name, sizeof k->all - strlen(k->all) - 2);
+    strcat(k->all, ",");
+    return k->stop_with;
+}
+
+static void test_collections(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    struct names k;
+    uint64_t n = 0;
+    char buf[256];
+    size_t len = 0;
+
+    CHECK_RC(cairn_coll_create(db, "c1"), CAIRN_OK);
+    CHECK_RC(cairn_coll_create(db, "c1"), CAIRN_ERR_EXISTS);
+    CHECK_RC(cairn_coll_create(db, ""), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_coll_create(db, "bad name!"), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_coll_create(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_create(NULL, "x"), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_create(db, "c\xff"), CAIRN_ERR_UTF8);
+    CHECK_RC(cairn_doc_count(db, "c1", &n), CAIRN_OK);
+    CHECK(n == 0);
+    CHECK_RC(cairn_doc_insert(db, "c2", "{\"room\":\"R1\"}", NULL), CAIRN_OK);
+    const char *by_room[] = {"room"};
+    CHECK_RC(cairn_index_create(db, "c2", "by_room", by_room, 1, false), CAIRN_OK);
+
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_coll_list(db, name_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 2 && strcmp(k.all, "c1,c2,") == 0);
+    memset(&k, 0, sizeof k);
+    k.stop_with = 1;
+    CHECK_RC(cairn_coll_list(db, name_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 1);
+    memset(&k, 0, sizeof k);
+    k.stop_with = -5;
+    CHECK_RC(cairn_coll_list(db, name_cb, &k), -5);
+    CHECK(k.calls == 1);
+    CHECK_RC(cairn_coll_list(db, NULL, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_list(NULL, name_cb, &k), CAIRN_ERR_NULL);
+
+    CHECK_RC(cairn_coll_drop(db, "c1"), CAIRN_OK);
+    CHECK_RC(cairn_coll_drop(db, "c1"), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_coll_drop(db, ""), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_coll_drop(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_drop(NULL, "c2"), CAIRN_ERR_NULL);
+    /* Dropping takes the documents and the indexes along. */
+    CHECK_RC(cairn_coll_drop(db, "c2"), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "c2", &n), CAIRN_OK);
+    CHECK(n == 0);
+    CHECK_RC(cairn_index_list(db, "c2", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[]") == 0);
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_coll_list(db, name_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 0);
+
+    /* namespaces */
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_ns_list(db, name_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 0);
+    CHECK_RC(cairn_kv_put(db, "b", "k", 1, "v", 1), CAIRN_OK);
+    CHECK_RC(cairn_kv_put(db, "a", "k", 1, "v", 1), CAIRN_OK);
+    memset(&k, 0, sizeof k);
+    CHECK_RC(cairn_ns_list(db, name_cb, &k), CAIRN_OK);
+    CHECK(k.calls == 2 && strcmp(k.all, "a,b,") == 0);
+    memset(&k, 0, sizeof k);
+    k.stop_with = -9;
+    CHECK_RC(cairn_ns_list(db, name_cb, &k), -9);
+    CHECK_RC(cairn_ns_list(db, NULL, &k), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_ns_list(NULL, name_cb, &k), CAIRN_ERR_NULL);
+
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+static void test_bulk_and_distinct(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    uint64_t n = 0;
+    char buf[256];
+    size_t len = 0;
+    static const char *docs[] = {
+        "{\"room\":\"R2\",\"t\":20}", "{\"room\":\"R1\",\"t\":25}", "{\"room\":\"R1\",\"t\":22}",
+        "{\"room\":\"R3\",\"t\":18,\"tags\":[\"a\",\"b\"]}"};
+    for (int i = 0; i < 4; i++) CHECK_RC(cairn_doc_insert(db, "s", docs[i], NULL), CAIRN_OK);
+
+    /* update_many */
+    CHECK_RC(cairn_update_many(db, "s", "{\"room\":\"R1\"}", "{\"$inc\":{\"t\":1}}", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_find_count(db, "s", "{\"t\":{\"$in\":[26,23]}}", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_update_many(db, "s", "{}", "{\"$set\":{\"seen\":true}}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_find_count(db, "s", "{\"seen\":true}", &n), CAIRN_OK);
+    CHECK(n == 4);
+    n = 77;
+    CHECK_RC(cairn_update_many(db, "s", "{}", "{\"$frob\":1}", &n), CAIRN_ERR_INVALID_PATCH);
+    CHECK(n == 77);
+    CHECK_RC(cairn_update_many(db, "s", "{\"t\":{\"$bad\":1}}", "{\"$set\":{\"x\":1}}", &n),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_update_many(db, "s", "{", "{\"$set\":{\"x\":1}}", &n), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_update_many(db, "s", NULL, "{\"$set\":{\"x\":1}}", &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_update_many(db, "s", "{}", NULL, &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_update_many(db, NULL, "{}", "{}", &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_update_many(NULL, "s", "{}", "{}", &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_count(db, "s", "{\"x\":1}", &n), CAIRN_OK);
+    CHECK(n == 0); /* no failed call wrote anything */
+    CHECK_RC(cairn_update_many(db, "none", "{}", "{\"$set\":{\"x\":1}}", &n), CAIRN_OK);
+    CHECK(n == 0);
+
+    /* distinct, in value order; array fields give each element. */
+    CHECK_RC(cairn_distinct(db, "s", NULL, "room", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[\"R1\",\"R2\",\"R3\"]") == 0 && len == strlen(buf));
+    CHECK_RC(cairn_distinct(db, "s", "{\"room\":\"R1\"}", "t", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[23,26]") == 0);
+    CHECK_RC(cairn_distinct(db, "s", "", "tags", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[\"a\",\"b\"]") == 0);
+    CHECK_RC(cairn_distinct(db, "s", NULL, "room", buf, 4, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == strlen("[\"R1\",\"R2\",\"R3\"]") && buf[0] == '\0');
+    CHECK_RC(cairn_distinct(db, "s", NULL, "", buf, sizeof buf, &len), CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_distinct(db, "s", NULL, "a..b", buf, sizeof buf, &len), CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_distinct(db, "s", NULL, NULL, buf, sizeof buf, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_distinct(db, "s", "{\"$x\":1}", "t", buf, sizeof buf, &len),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_distinct(db, "none", NULL, "t", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[]") == 0);
+
+    /* delete_many */
+    CHECK_RC(cairn_delete_many(db, "s", "{\"t\":{\"$gt\":22}}", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_delete_many(db, "s", NULL, &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_delete_many(db, "s", "{\"t\":{\"$in\":5}}", &n), CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_delete_many(NULL, "s", "{}", &n), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_count(db, "s", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_delete_many(db, "s", "", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_doc_count(db, "s", &n), CAIRN_OK);
+    CHECK(n == 0);
+
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+static void test_schemas(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    char buf[256];
+    size_t len = 0;
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"t\":{\"type\":\"integer\",\"maximum\":100}},"
+        "\"required\":[\"t\"]}";
+
+    CHECK_RC(cairn_schema_violation(db, buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_schema_get(db, "s", buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_schema_set(db, "s", schema), CAIRN_OK);
+    CHECK_RC(cairn_schema_get(db, "s", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"maximum\":100") != NULL && strstr(buf, "\"required\":[\"t\"]") != NULL);
+    CHECK(len == strlen(buf));
+    CHECK_RC(cairn_schema_get(db, "s", buf, 3, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"t\":500}", NULL), CAIRN_ERR_SCHEMA_VIOLATION);
+    CHECK_RC(cairn_schema_violation(db, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"field\":\"t\",\"rule\":\"maximum\"}") == 0);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"u\":1}", NULL), CAIRN_ERR_SCHEMA_VIOLATION);
+    CHECK_RC(cairn_schema_violation(db, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"field\":\"t\",\"rule\":\"required\"}") == 0);
+    CHECK_RC(cairn_schema_violation(db, NULL, 0, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"t\":50}", NULL), CAIRN_OK);
+
+    CHECK_RC(cairn_schema_set(db, "s", "{\"typo\":1}"), CAIRN_ERR_BAD_SCHEMA);
+    CHECK_RC(cairn_schema_set(db, "s", "{\"type\":"), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_schema_set(db, "", schema), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_schema_set(db, NULL, schema), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_schema_set(NULL, "s", schema), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_schema_get(db, NULL, buf, sizeof buf, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_schema_get(db, "s", buf, sizeof buf, &len), CAIRN_OK); /* still the old one */
+    CHECK(strstr(buf, "\"maximum\":100") != NULL);
+    /* NULL removes it. */
+    CHECK_RC(cairn_schema_set(db, "s", NULL), CAIRN_OK);
+    CHECK_RC(cairn_schema_get(db, "s", buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"t\":500}", NULL), CAIRN_OK);
+    /* A schema creates its collection. */
+    CHECK_RC(cairn_schema_set(db, "fresh", "{\"type\":\"object\"}"), CAIRN_OK);
+    CHECK_RC(cairn_coll_create(db, "fresh"), CAIRN_ERR_EXISTS);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+static void test_index_list_and_explain(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    char buf[512];
+    size_t len = 0;
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"room\":\"R1\",\"t\":20,\"tags\":[\"x\"]}", NULL),
+             CAIRN_OK);
+    CHECK_RC(cairn_index_list(db, "s", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[]") == 0 && len == 2);
+    const char *by_room[] = {"room"};
+    CHECK_RC(cairn_index_create(db, "s", "by_room", by_room, 1, false), CAIRN_OK);
+    CHECK_RC(cairn_index_create_json(db, "s", "hot_tags",
+                                     "{\"fields\":[\"tags\",\"t\"],\"unique\":true,"
+                                     "\"partial\":{\"t\":{\"$gt\":10}}}"),
+             CAIRN_OK);
+    const char *want =
+        "[{\"name\":\"by_room\",\"fields\":[\"room\"],\"unique\":false,\"partial\":null,"
+        "\"multikey\":false},{\"name\":\"hot_tags\",\"fields\":[\"tags\",\"t\"],\"unique\":true,"
+        "\"partial\":{\"t\":{\"$gt\":10}},\"multikey\":true}]";
+    CHECK_RC(cairn_index_list(db, "s", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, want) == 0);
+    CHECK_RC(cairn_index_list(db, "s", buf, 10, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == strlen(want));
+    CHECK_RC(cairn_index_list(db, "none", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "[]") == 0);
+    CHECK_RC(cairn_index_list(db, NULL, buf, sizeof buf, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_index_list(db, "", buf, sizeof buf, &len), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_index_list(NULL, "s", buf, sizeof buf, &len), CAIRN_ERR_NULL);
+
+    CHECK_RC(cairn_explain(db, "s", "{\"room\":\"R1\"}", NULL, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "{\"access\":\"index\",\"index\":\"by_room\",\"equality_fields\":1,"
+                      "\"range\":false,\"multikey\":false,\"sort\":\"none\"}") == 0);
+    CHECK_RC(cairn_explain(db, "s", "{\"t\":20}", "{\"sort\":{\"t\":1},\"limit\":5}", buf,
+                           sizeof buf, &len),
+             CAIRN_OK);
+    CHECK(strcmp(buf, "{\"access\":\"scan\",\"sort\":\"memory\"}") == 0);
+    CHECK_RC(cairn_explain(db, "none", NULL, NULL, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"scan\"") != NULL);
+    CHECK_RC(cairn_explain(db, "s", "{\"t\":{\"$x\":1}}", NULL, buf, sizeof buf, &len),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_explain(db, "s", "{", NULL, buf, sizeof buf, &len), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_explain(db, "s", NULL, "{\"limit\":\"x\"}", buf, sizeof buf, &len),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_explain(db, "s", NULL, NULL, buf, 3, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_explain(db, NULL, NULL, NULL, buf, sizeof buf, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Document handles and typed accessors */
+
+struct docs_seen {
+    int calls;
+    int64_t sum;
+    int stop_with;
+    cairn_doc_t *kept;
+};
+
+static int32_t doc_cb(void *ctx, const cairn_doc_t *doc) {
+    struct docs_seen *s = ctx;
+    int64_t t = 0;
+    s->calls++;
+    CHECK_RC(cairn_doc_get_i64(doc, "t", &t), CAIRN_OK);
+    s->sum += t;
+    if (!s->kept) CHECK_RC(cairn_doc_dup(doc, &s->kept), CAIRN_OK);
+    return s->stop_with;
+}
+
+static void test_doc_handles(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    cairn_doc_t *doc = (cairn_doc_t *)1, *copy = NULL;
+    char buf[128];
+    uint8_t bytes[8];
+    size_t len = 0;
+    int64_t i = 0;
+    double f = 0;
+    bool b = false;
+    int32_t type = -1;
+    uint64_t id = 0;
+    CHECK_RC(cairn_doc_insert(db, "d",
+                              "{\"a\":{\"b\":[1,2.5,\"x\",true,null,{\"$binary\":\"AQID\"}]},"
+                              "\"n\":-7,\"s\":\"h\xc3\xa9llo\"}",
+                              &id),
+             CAIRN_OK);
+
+    CHECK_RC(cairn_doc_get_handle(db, "d", 99, &doc), CAIRN_ERR_NOT_FOUND);
+    CHECK(doc == NULL);
+    CHECK_RC(cairn_doc_get_handle(db, "none", id, &doc), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_get_handle(db, NULL, id, &doc), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_handle(NULL, "d", id, &doc), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_handle(db, "d", id, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_handle(db, "d", id, &doc), CAIRN_OK);
+    CHECK(doc != NULL);
+
+    /* types */
+    static const struct {
+        const char *path;
+        int32_t type;
+    } types[] = {{"", CAIRN_TYPE_MAP},        {"a", CAIRN_TYPE_MAP},
+                 {"a.b", CAIRN_TYPE_ARRAY},   {"a.b.0", CAIRN_TYPE_INT},
+                 {"a.b.1", CAIRN_TYPE_FLOAT}, {"a.b.2", CAIRN_TYPE_STR},
+                 {"a.b.3", CAIRN_TYPE_BOOL},  {"a.b.4", CAIRN_TYPE_NULL},
+                 {"a.b.5", CAIRN_TYPE_BYTES}, {"_id", CAIRN_TYPE_INT}};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        CHECK_RC(cairn_doc_type(doc, types[k].path, &type), CAIRN_OK);
+        CHECK(type == types[k].type);
+    }
+    CHECK_RC(cairn_doc_type(doc, "a.b.6", &type), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_type(doc, "a..b", &type), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_type(doc, "n.x", &type), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_type(doc, NULL, &type), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_type(doc, "n", NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_type(NULL, "n", &type), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_type(doc, "\xff", &type), CAIRN_ERR_UTF8);
+
+    /* sizes */
+    CHECK_RC(cairn_doc_len(doc, "a.b", &len), CAIRN_OK);
+    CHECK(len == 6);
+    CHECK_RC(cairn_doc_len(doc, "", &len), CAIRN_OK);
+    CHECK(len == 6); /* _id _ver _ts a n s */
+    CHECK_RC(cairn_doc_len(doc, "s", &len), CAIRN_OK);
+    CHECK(len == 6); /* UTF-8 bytes */
+    CHECK_RC(cairn_doc_len(doc, "a.b.5", &len), CAIRN_OK);
+    CHECK(len == 3);
+    CHECK_RC(cairn_doc_len(doc, "n", &len), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_len(doc, "zz", &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_len(doc, "s", NULL), CAIRN_ERR_NULL);
+
+    /* numbers and booleans */
+    CHECK_RC(cairn_doc_get_i64(doc, "n", &i), CAIRN_OK);
+    CHECK(i == -7);
+    CHECK_RC(cairn_doc_get_i64(doc, "_id", &i), CAIRN_OK);
+    CHECK(i == (int64_t)id);
+    i = 42;
+    CHECK_RC(cairn_doc_get_i64(doc, "a.b.1", &i), CAIRN_ERR_TYPE); /* no float conversion */
+    CHECK_RC(cairn_doc_get_i64(doc, "a.b.4", &i), CAIRN_ERR_TYPE); /* null */
+    CHECK_RC(cairn_doc_get_i64(doc, "missing", &i), CAIRN_ERR_NOT_FOUND);
+    CHECK(i == 42);
+    CHECK_RC(cairn_doc_get_i64(doc, "n", NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_i64(NULL, "n", &i), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_i64(doc, NULL, &i), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_f64(doc, "a.b.1", &f), CAIRN_OK);
+    CHECK(f == 2.5);
+    CHECK_RC(cairn_doc_get_f64(doc, "n", &f), CAIRN_OK); /* ints convert */
+    CHECK(f == -7.0);
+    CHECK_RC(cairn_doc_get_f64(doc, "s", &f), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_get_f64(doc, "nope", &f), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_get_bool(doc, "a.b.3", &b), CAIRN_OK);
+    CHECK(b);
+    CHECK_RC(cairn_doc_get_bool(doc, "a.b.0", &b), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_get_bool(doc, "a.b.9", &b), CAIRN_ERR_NOT_FOUND);
+
+    /* strings and bytes */
+    CHECK_RC(cairn_doc_get_str(doc, "s", buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "h\xc3\xa9llo") == 0 && len == 6);
+    CHECK_RC(cairn_doc_get_str(doc, "a.b.2", buf, 2, &len), CAIRN_OK);
+    CHECK(strcmp(buf, "x") == 0);
+    strcpy(buf, "untouched");
+    CHECK_RC(cairn_doc_get_str(doc, "s", buf, 6, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 6 && buf[0] == '\0');
+    CHECK_RC(cairn_doc_get_str(doc, "s", NULL, 0, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_doc_get_str(doc, "s", NULL, 4, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_get_str(doc, "n", buf, sizeof buf, &len), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_get_str(doc, "a.b.5", buf, sizeof buf, &len), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_get_str(doc, "q", buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_get_bytes(doc, "a.b.5", bytes, sizeof bytes, &len), CAIRN_OK);
+    CHECK(len == 3 && bytes[0] == 1 && bytes[1] == 2 && bytes[2] == 3);
+    CHECK_RC(cairn_doc_get_bytes(doc, "a.b.5", bytes, 2, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 3);
+    CHECK_RC(cairn_doc_get_bytes(doc, "s", bytes, sizeof bytes, &len), CAIRN_ERR_TYPE);
+    CHECK_RC(cairn_doc_get_bytes(doc, "zz", bytes, sizeof bytes, &len), CAIRN_ERR_NOT_FOUND);
+
+    /* JSON and copies */
+    const char *prefix = "{\"_id\":1,\"_ver\":1,\"_ts\":0,\"a\":{\"b\":[1,2.5,\"x\",true,null,";
+    CHECK_RC(cairn_doc_to_json(doc, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strncmp(buf, prefix, strlen(prefix)) == 0 && len == strlen(buf));
+    CHECK_RC(cairn_doc_to_json(doc, buf, 10, &len), CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK_RC(cairn_doc_to_json(NULL, buf, sizeof buf, &len), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_dup(doc, &copy), CAIRN_OK);
+    cairn_doc_free(doc);
+    CHECK_RC(cairn_doc_get_i64(copy, "n", &i), CAIRN_OK); /* independent of the original */
+    CHECK(i == -7);
+    cairn_doc_t *other = (cairn_doc_t *)1;
+    CHECK_RC(cairn_doc_dup(NULL, &other), CAIRN_ERR_NULL);
+    CHECK(other == NULL);
+    CHECK_RC(cairn_doc_dup(copy, NULL), CAIRN_ERR_NULL);
+    cairn_doc_free(NULL);
+
+    /* A document outlives its database. */
+    CHECK_RC(cairn_doc_get_handle(db, "d", id, &doc), CAIRN_OK);
+
+    /* find_docs */
+    CHECK_RC(cairn_doc_insert(db, "r", "{\"t\":20}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db, "r", "{\"t\":25}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db, "r", "{\"t\":30}", NULL), CAIRN_OK);
+    struct docs_seen s;
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_find_docs(db, "r", "{\"t\":{\"$gte\":25}}", "{\"sort\":{\"t\":-1}}", doc_cb,
+                             &s),
+             CAIRN_OK);
+    CHECK(s.calls == 2 && s.sum == 55);
+    CHECK_RC(cairn_doc_get_i64(s.kept, "t", &i), CAIRN_OK); /* the kept copy is ours */
+    CHECK(i == 30);
+    cairn_doc_free(s.kept);
+    memset(&s, 0, sizeof s);
+    s.stop_with = 1;
+    CHECK_RC(cairn_find_docs(db, "r", NULL, NULL, doc_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 1);
+    cairn_doc_free(s.kept);
+    memset(&s, 0, sizeof s);
+    s.stop_with = -3;
+    CHECK_RC(cairn_find_docs(db, "r", NULL, NULL, doc_cb, &s), -3);
+    cairn_doc_free(s.kept);
+    CHECK_RC(cairn_find_docs(db, "r", NULL, NULL, NULL, &s), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_docs(db, "r", "{\"t\":{\"$x\":0}}", NULL, doc_cb, &s),
+             CAIRN_ERR_BAD_FILTER);
+    CHECK_RC(cairn_find_docs(NULL, "r", NULL, NULL, doc_cb, &s), CAIRN_ERR_NULL);
+
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_doc_get_i64(doc, "n", &i), CAIRN_OK);
+    CHECK(i == -7);
+    cairn_doc_free(doc);
+    cairn_doc_free(copy);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Image-file device, allocator hooks */
+
+static const char *image_dir = ".";
+
+static void *never_alloc(void *ctx, size_t size) {
+    (void)ctx;
+    (void)size;
+    return NULL;
+}
+
+static void never_free(void *ctx, void *p) {
+    (void)ctx;
+    (void)p;
+}
+
+static void test_file_device(void) {
+    char path[512];
+    cairn_geometry_t g = {16, 16, 4096, 32};
+    cairn_file_device_t *dev = (cairn_file_device_t *)1;
+    cairn_config_t cfg;
+    cairn_db_t *db = NULL;
+    uint64_t id = 0, n = 0;
+    char buf[128];
+    snprintf(path, sizeof path, "%s/test_file_device.img", image_dir);
+    remove(path);
+
+    CHECK_RC(cairn_file_device_open(NULL, &g, &dev), CAIRN_ERR_NULL);
+    CHECK(dev == NULL);
+    CHECK_RC(cairn_file_device_open(path, NULL, &dev), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_file_device_open(path, &g, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_file_device_open("bad\xff", &g, &dev), CAIRN_ERR_UTF8);
+    cairn_geometry_t bad = {16, 24, 4096, 32};
+    CHECK_RC(cairn_file_device_open(path, &bad, &dev), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.prog_size = 16;
+    bad.block_count = 0;
+    CHECK_RC(cairn_file_device_open(path, &bad, &dev), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_file_device_open("/nonexistent-dir/x.img", &g, &dev), CAIRN_ERR_IO);
+    CHECK(dev == NULL);
+
+    /* Created erased, formatted, filled, closed. */
+    CHECK_RC(cairn_file_device_open(path, &g, &dev), CAIRN_OK);
+    memset(&cfg, 0, sizeof cfg);
+    CHECK_RC(cairn_file_device_config(NULL, &cfg), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_file_device_config(dev, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_file_device_config(dev, &cfg), CAIRN_OK);
+    CHECK(cfg.block_count == 32 && cfg.block_size == 4096 && cfg.sync != NULL);
+    CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_ERR_NOT_FORMATTED);
+    CHECK_RC(cairn_format(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db, "f", "{\"on\":\"disk\"}", &id), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_file_device_close(dev), CAIRN_OK);
+    CHECK_RC(cairn_file_device_close(NULL), CAIRN_OK);
+
+    /* The image has the geometry's size; reopened, it holds the database. */
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    if (fp) {
+        fseek(fp, 0, SEEK_END);
+        CHECK(ftell(fp) == 32L * 4096L);
+        fclose(fp);
+    }
+    CHECK_RC(cairn_file_device_open(path, &g, &dev), CAIRN_OK);
+    CHECK_RC(cairn_file_device_config(dev, &cfg), CAIRN_OK);
+    CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_doc_get(db, "f", id, buf, sizeof buf, NULL), CAIRN_OK);
+    CHECK(strstr(buf, "\"on\":\"disk\"") != NULL);
+    CHECK_RC(cairn_doc_count(db, "f", &n), CAIRN_OK);
+    CHECK(n == 1);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_file_device_close(dev), CAIRN_OK);
+
+    /* An existing file of another size is refused. */
+    cairn_geometry_t other = {16, 16, 4096, 64};
+    CHECK_RC(cairn_file_device_open(path, &other, &dev), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK(dev == NULL);
+    remove(path);
+}
+
+static void test_set_allocator(void) {
+    /* Hosted builds allocate with the system allocator; the hook is for bare metal. */
+    CHECK_RC(cairn_set_allocator(never_alloc, never_free, NULL), CAIRN_ERR_UNSUPPORTED);
+    CHECK_RC(cairn_set_allocator(never_alloc, NULL, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_set_allocator(NULL, never_free, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 struct test {
     const char *name;
     void (*run)(void);
 };
 
-int main(void) {
+int main(int argc, char **argv) {
     static const struct test tests[] = {
         {"version_and_strerror", test_version_and_strerror},
         {"ram_device", test_ram_device},
@@ -808,8 +1835,22 @@ int main(void) {
         {"full_flash", test_full_flash},
         {"corrupt_image", test_corrupt_image},
         {"io_errors", test_io_errors},
+        {"config_versions", test_config_versions},
+        {"info_log", test_info_log},
+        {"lock_timeout_from_another_thread", test_lock_timeout_from_another_thread},
+        {"shared_handle_threads", test_shared_handle_threads},
+        {"txn", test_txn},
+        {"txn_without_lock", test_txn_without_lock},
+        {"collections", test_collections},
+        {"bulk_and_distinct", test_bulk_and_distinct},
+        {"schemas", test_schemas},
+        {"index_list_and_explain", test_index_list_and_explain},
+        {"doc_handles", test_doc_handles},
+        {"file_device", test_file_device},
+        {"set_allocator", test_set_allocator},
     };
     int passed = 0, failed = 0;
+    if (argc > 1) image_dir = argv[1];
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         test_failed = 0;
         tests[i].run();

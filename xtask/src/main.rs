@@ -113,10 +113,15 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "thumb-c",
-        about: "libcairndb.a for thumbv7em-none-eabihf and thumbv7m-none-eabi; sizes; run on QEMU",
+        about: "libcairndb.a cross built by CMake (tests/c/cross) for Cortex-M4F and M3; sizes; run on QEMU",
         run: |c| {
-            thumb_c_build(c, "thumbv7em-none-eabihf")?;
-            thumb_c_build(c, "thumbv7m-none-eabi")
+            for (cpu, triple) in CROSS_CPUS {
+                thumb_c_build(c, cpu, triple)?;
+            }
+            // The third target CMake knows: derived (configure only; a build is the same
+            // recipe as the two above).
+            thumb_cargo(c, "thumbv7em-none-eabi")?;
+            cross_configure(c, "cortex-m4", "thumbv7em-none-eabi").map(|_| ())
         },
     },
 ];
@@ -675,25 +680,34 @@ fn thumb_cargo(ctx: &Ctx, triple: &str) -> Result<Command, String> {
     Ok(cmd)
 }
 
-/// Builds the C API (`libcairndb.a`) for a bare-metal `triple`: `cargo rustc --crate-type
-/// staticlib`, because only a staticlib-only build gets the whole-program LTO of the release
-/// profile (the manifest also lists rlib, which keeps every crate's own objects). Reports the
-/// archive's size, the code size of each member, and fails when anything but the C API
-/// (`cairn_*`) and littlefs (`lfs_*`) is exported.
-fn thumb_c_build(ctx: &Ctx, triple: &str) -> StepResult {
-    let mut cmd = thumb_cargo(ctx, triple)?;
-    cmd.args(["rustc", "--release", "-p", "cairndb-c", "--target", triple])
-        .arg("-Zbuild-std=core,alloc")
-        .args(["--crate-type", "staticlib"]);
-    run(&mut cmd)?;
+/// The Cortex-M cores step thumb-c builds the C API for (a CAIRNDB_TEST_CPU of
+/// tests/c/cross/arm-none-eabi.cmake), with the Rust target the top-level CMakeLists.txt must
+/// derive from each toolchain.
+const CROSS_CPUS: &[(&str, &str)] = &[
+    ("cortex-m4f", "thumbv7em-none-eabihf"),
+    ("cortex-m3", "thumbv7m-none-eabi"),
+];
 
-    let lib = ctx
-        .root
-        .join("target/thumb")
-        .join(triple)
-        .join("release/libcairndb_c.a");
+/// Builds the C API (`libcairndb.a`) for a Cortex-M `cpu` the way a firmware project does:
+/// tests/c/cross/ is a CMake project that add_subdirectory()s cairndb with an arm-none-eabi
+/// toolchain file, and the top-level CMakeLists.txt derives the Rust target (checked against
+/// `triple`) and runs the cross cargo recipe. Reports the archive's size and the code size of
+/// each member, fails when anything but the C API (`cairn_*`) and littlefs (`lfs_*`) is
+/// exported, reports the footprint, and on the Cortex-M3 runs the API on QEMU.
+fn thumb_c_build(ctx: &Ctx, cpu: &str, triple: &str) -> StepResult {
+    // The same prerequisites as the cargo-only cross build, with the same messages.
+    thumb_cargo(ctx, triple)?;
+    let build = cross_configure(ctx, cpu, triple)?;
+    run(Command::new("cmake").arg("--build").arg(&build))?;
+
+    let lib = build.join("cairndb/libcairndb.a");
     let bytes = std::fs::metadata(&lib)
-        .map_err(|e| format!("cargo succeeded but {} is not there: {e}", lib.display()))?
+        .map_err(|e| {
+            format!(
+                "the build succeeded but {} is not there: {e}",
+                lib.display()
+            )
+        })?
         .len();
     println!("xtask: built {} ({bytes} bytes)", lib.display());
     let sizes = capture(Command::new("arm-none-eabi-size").arg(&lib))?;
@@ -732,43 +746,57 @@ fn thumb_c_build(ctx: &Ctx, triple: &str) -> StepResult {
         ));
     }
     println!("xtask: {api} cairn_* functions exported");
-    footprint(ctx, triple, &lib)?;
-    if triple == "thumbv7m-none-eabi" {
-        qemu_c(ctx, triple, &lib)?;
+    footprint(triple, &build)?;
+    let firmware = build.join("qemu_c.elf");
+    if firmware.is_file() {
+        qemu_c(&firmware)?;
     }
     Ok(())
 }
 
-/// Links tests/c/qemu/ (a bare-metal start, newlib-nano's malloc, the C API on a RAM device)
-/// against the Cortex-M3 libcairndb.a and runs it on QEMU mps2-an385; the program checks its
-/// own results and exits through semihosting with 0 on success.
-fn qemu_c(ctx: &Ctx, triple: &str, lib: &Path) -> StepResult {
-    let dir = ctx.root.join("tests/c/qemu");
-    let elf = ctx
-        .root
-        .join("target/thumb")
-        .join(triple)
-        .join("qemu-c.elf");
-    capture(
-        Command::new("arm-none-eabi-gcc")
-            .args(["-mcpu=cortex-m3", "-mthumb", "-Os", "-g", "-nostartfiles"])
-            .args([
-                "-specs=nano.specs",
-                "-specs=nosys.specs",
-                "-Wall",
-                "-Werror",
-            ])
-            .arg("-T")
-            .arg(dir.join("link.ld"))
-            .args(["-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments"])
-            .arg("-I")
-            .arg(ctx.root.join("include"))
-            .arg(dir.join("startup.c"))
-            .arg(dir.join("main.c"))
-            .arg(lib)
-            .arg("-o")
-            .arg(&elf),
-    )?;
+/// Configures tests/c/cross/ for `cpu` (in target/thumb/cmake/<cpu>) and checks that the
+/// top-level CMakeLists.txt derived the Rust target `triple` from the toolchain.
+fn cross_configure(ctx: &Ctx, cpu: &str, triple: &str) -> Result<PathBuf, String> {
+    let src = ctx.root.join("tests/c/cross");
+    let build = ctx.root.join("target/thumb/cmake").join(cpu);
+    run(Command::new("cmake")
+        .args(["-G", "Ninja", "-S"])
+        .arg(&src)
+        .arg("-B")
+        .arg(&build)
+        .arg(format!(
+            "-DCMAKE_TOOLCHAIN_FILE={}",
+            src.join("arm-none-eabi.cmake").display()
+        ))
+        .arg(format!("-DCAIRNDB_TEST_CPU={cpu}"))
+        .arg(format!("-DCAIRNDB_DIR={}", ctx.root.display()))
+        // The thumb step's target dir (target/thumb below it) and compiler name, so that both
+        // cross builds share their artifacts.
+        .arg(format!(
+            "-DCAIRNDB_CARGO_TARGET_DIR={}",
+            ctx.root.join("target").display()
+        ))
+        .arg("-DCAIRNDB_CROSS_CC=arm-none-eabi-gcc"))?;
+    let cache = std::fs::read_to_string(build.join("CMakeCache.txt"))
+        .map_err(|e| format!("{}: {e}", build.join("CMakeCache.txt").display()))?;
+    let derived = cache
+        .lines()
+        .find_map(|l| l.strip_prefix("CAIRNDB_RUST_TARGET:STRING="))
+        .unwrap_or("");
+    if derived != triple {
+        return Err(format!(
+            "CMake derived the Rust target `{derived}` for {cpu}; expected `{triple}`"
+        ));
+    }
+    println!("xtask: CMake derived {triple} from the {cpu} toolchain");
+    Ok(build)
+}
+
+/// Runs the firmware of tests/c/qemu/ (a bare-metal start, newlib-nano's malloc behind
+/// counting heap hooks, the C API on a RAM device), built by the cross project, on QEMU
+/// mps2-an385; the program checks its own results and exits through semihosting with 0 on
+/// success.
+fn qemu_c(elf: &Path) -> StepResult {
     let mut qemu = Command::new("timeout");
     qemu.args([
         "60",
@@ -779,45 +807,19 @@ fn qemu_c(ctx: &Ctx, triple: &str, lib: &Path) -> StepResult {
         "cortex-m3",
     ])
     .arg("-kernel")
-    .arg(&elf)
+    .arg(elf)
     .args(["-monitor", "none", "-nographic", "-serial", "null"])
     .args(["-semihosting-config", "enable=on,target=native"]);
     run(&mut qemu).map_err(|e| format!("{e} (the C API on QEMU mps2-an385)"))
 }
 
-/// Links tests/c/footprint.c (every C API function kept) and its baseline (an empty firmware
-/// with malloc) with arm-none-eabi-gcc, newlib-nano and --gc-sections, and reports what the
-/// library adds: the flash and static RAM a firmware pays for the whole C API.
-fn footprint(ctx: &Ctx, triple: &str, lib: &Path) -> StepResult {
-    let cpu: &[&str] = match triple {
-        "thumbv7em-none-eabihf" => &["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-        "thumbv7em-none-eabi" => &["-mcpu=cortex-m4"],
-        "thumbv7m-none-eabi" => &["-mcpu=cortex-m3"],
-        _ => return Ok(()),
-    };
-    let dir = ctx.root.join("target/thumb").join(triple);
-    let src = ctx.root.join("tests/c/footprint.c");
+/// Reports what the library adds to a firmware: footprint.elf (tests/c/footprint.c, every C
+/// API function kept) against footprint_base.elf (the same firmware without cairndb), both
+/// linked by the cross project with newlib-nano, -Os and --gc-sections.
+fn footprint(triple: &str, build: &Path) -> StepResult {
     let mut sizes = Vec::new();
-    for (name, baseline) in [("footprint.elf", false), ("footprint-base.elf", true)] {
-        let elf = dir.join(name);
-        let mut cc = Command::new("arm-none-eabi-gcc");
-        cc.args(cpu)
-            .args(["-mthumb", "-Os", "-specs=nano.specs", "-specs=nosys.specs"])
-            .args([
-                "-Wl,--gc-sections",
-                "-Wl,--entry=main",
-                "-Wl,--no-warn-rwx-segments",
-            ])
-            .arg("-I")
-            .arg(ctx.root.join("include"))
-            .arg(&src);
-        if baseline {
-            cc.arg("-DFOOTPRINT_BASELINE");
-        } else {
-            cc.arg(lib);
-        }
-        cc.arg("-o").arg(&elf);
-        capture(&mut cc)?;
+    for name in ["footprint.elf", "footprint_base.elf"] {
+        let elf = build.join(name);
         let out = capture(Command::new("arm-none-eabi-size").arg(&elf))?;
         let cols: Vec<u64> = out
             .lines()

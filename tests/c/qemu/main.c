@@ -1,10 +1,13 @@
 /*
  * The C API on an emulated Cortex-M3 (QEMU mps2-an385): the Cortex-M libcairndb.a, newlib's
- * malloc behind the library's global allocator, a RAM device. Formats with a key, writes
- * documents and key-value pairs, queries through an index, reopens, and checks everything;
- * exits 0 on success. Run by `cargo xtask test` (step thumb-c).
+ * malloc behind the library's global allocator (through counting cairn_set_allocator() hooks),
+ * a RAM device. Formats with a key, writes documents and key-value pairs, queries through an
+ * index, runs a transaction, reads a document handle, reopens, and checks everything; exits 0
+ * on success. Built through the top-level CMakeLists.txt as a cross build (tests/c/cross/) and
+ * run by `cargo xtask test` (step thumb-c).
  */
 #include <malloc.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +55,21 @@ static int32_t count_cb(void *ctx, const char *json, size_t len) {
     return 0;
 }
 
+/* The heap hooks: newlib's malloc/free, counted. */
+static unsigned allocs, frees;
+
+static void *count_malloc(void *ctx, size_t size) {
+    (void)ctx;
+    allocs++;
+    return malloc(size);
+}
+
+static void count_free(void *ctx, void *p) {
+    (void)ctx;
+    frees++;
+    free(p);
+}
+
 int main(void) {
     static const uint8_t key[32] = {7};
     const cairn_key_t k = {key, NULL, 0, 0};
@@ -63,7 +81,9 @@ int main(void) {
     memset(&cfg, 0, sizeof cfg);
     paint_stack();
 
+    CHECK(cairn_set_allocator(count_malloc, count_free, NULL));
     CHECK(cairn_ram_device_new(&flash, 16, 16, 4096, 32));
+    if (cairn_set_allocator(NULL, NULL, NULL) != CAIRN_ERR_BUSY) failures++; /* too late now */
     CHECK(cairn_ram_device_config(flash, &cfg));
     CHECK(cairn_format(&db, &cfg, &k));
     const char *fields[] = {"sensor"};
@@ -73,6 +93,18 @@ int main(void) {
         CHECK(cairn_doc_insert(db, "r", doc, NULL));
     }
     CHECK(cairn_kv_put(db, "meta", "n", 1, "30", 2));
+    /* A transaction: two documents and a key at once; then one that is rolled back. */
+    cairn_txn_t *txn = NULL;
+    CHECK(cairn_txn_begin(db, &txn));
+    CHECK(cairn_txn_doc_insert(txn, "t", "{\"a\":1}", NULL));
+    CHECK(cairn_txn_doc_insert(txn, "t", "{\"a\":2}", NULL));
+    CHECK(cairn_txn_kv_put(txn, "meta", "t", 1, "2", 1));
+    CHECK(cairn_txn_commit(txn));
+    CHECK(cairn_txn_begin(db, &txn));
+    CHECK(cairn_txn_doc_insert(txn, "t", "{\"a\":3}", NULL));
+    CHECK(cairn_txn_rollback(txn));
+    uint64_t in_t = 0;
+    CHECK(cairn_doc_count(db, "t", &in_t));
     int found = 0;
     CHECK(cairn_find(db, "r", "{\"sensor\":\"s1\"}", "{\"sort\":{\"temp\":-1}}", count_cb, &found));
     CHECK(cairn_close(db));
@@ -83,6 +115,15 @@ int main(void) {
     size_t len = 0;
     CHECK(cairn_kv_get(db, "meta", "n", 1, v, 3, &len));
     CHECK(cairn_doc_get(db, "r", 1, doc, sizeof doc, NULL));
+    /* Typed reads, no JSON parsing. */
+    cairn_doc_t *h = NULL;
+    int64_t seq = -1;
+    double temp = 0;
+    CHECK(cairn_doc_get_handle(db, "r", 8, &h));
+    CHECK(cairn_doc_get_i64(h, "seq", &seq));
+    CHECK(cairn_doc_get_f64(h, "temp", &temp));
+    if (cairn_doc_get_i64(h, "temp", &seq) != CAIRN_ERR_TYPE) failures++;
+    cairn_doc_free(h);
     CHECK(cairn_close(db));
     cairn_ram_device_free(flash);
 
@@ -95,7 +136,11 @@ int main(void) {
              "after free\n",
              stack_used(), (unsigned)mi.arena, (unsigned)mi.uordblks);
     qemu_puts(line);
+    snprintf(line, sizeof line, "heap hooks: %u allocations, %u frees\n", allocs, frees);
+    qemu_puts(line);
     if (found != 10 || n != 30 || strcmp(v, "30") != 0) failures++;
+    if (in_t != 2 || seq != 7 || temp != 20.5) failures++;
+    if (allocs == 0 || allocs != frees) failures++; /* every block went back, through the hook */
     qemu_puts(failures == 0 ? "qemu-c: ok\n" : "qemu-c: FAILED\n");
     return failures == 0 ? 0 : 1;
 }
