@@ -804,6 +804,15 @@ pub struct Manifest {
     /// An incremental backup since `s` is complete only for `s >= incr_floor`: deletions (and
     /// purged collections) at or below it may be gone.
     pub incr_floor: u64,
+    /// The value of the time mark key ([`time_mark_key`]) as of the last fold, so opening
+    /// needs no segment read to learn the time (None: not known here, look in the segments).
+    pub time_mark: Option<Vec<u8>>,
+}
+
+/// The catalog key of the database time's persisted mark (`01 't'`). The store keeps its
+/// newest folded value in the manifest.
+pub fn time_mark_key() -> [u8; 2] {
+    [T_CATALOG, CAT_TIME]
 }
 
 impl Default for Manifest {
@@ -815,6 +824,7 @@ impl Default for Manifest {
             obsolete: Vec::new(),
             retain_after: u64::MAX,
             incr_floor: 0,
+            time_mark: None,
         }
     }
 }
@@ -842,6 +852,13 @@ impl Manifest {
         }
         put_varint(out, self.retain_after);
         put_varint(out, self.incr_floor);
+        match &self.time_mark {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                put_blob(out, v);
+            }
+        }
     }
 
     pub fn decode(b: &[u8], max_segments: usize) -> Result<Self> {
@@ -878,6 +895,11 @@ impl Manifest {
         }
         let retain_after = r.varint()?;
         let incr_floor = r.varint()?;
+        let time_mark = match r.u8()? {
+            0 => None,
+            1 => Some(r.blob()?.to_vec()),
+            _ => return Err(Error::Corrupt),
+        };
         if !r.is_empty() {
             return Err(Error::Corrupt);
         }
@@ -888,6 +910,7 @@ impl Manifest {
             obsolete,
             retain_after,
             incr_floor,
+            time_mark,
         })
     }
 }
@@ -1029,6 +1052,7 @@ mod tests {
             obsolete: alloc::vec![6, 7],
             retain_after: 900,
             incr_floor: 17,
+            time_mark: Some(alloc::vec![5, 6]),
         };
         let mut b = Vec::new();
         m.encode(&mut b);

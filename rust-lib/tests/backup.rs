@@ -318,3 +318,28 @@ fn an_incremental_needs_complete_history_since_its_parent() {
     assert_eq!(target.get("a", 25).expect("get"), None);
     assert!(target.get("a", 35).expect("get").is_some());
 }
+
+#[test]
+fn time_never_goes_back_across_a_restore_of_an_older_backup() {
+    let mut db = fresh(&KEY_A);
+    db.insert("a", &json(r#"{"n":1}"#)).expect("insert");
+    let mut old = Vec::new();
+    db.backup_full(&mut old, &BackupKeySpec::Database)
+        .expect("backup");
+    db.set_time(5_000_000);
+    db.insert("a", &json(r#"{"n":2}"#)).expect("insert");
+    restore_into(&mut db, &[old], &BackupKeySpec::Database).expect("restore");
+    let id = db.insert("a", &json(r#"{"n":3}"#)).expect("insert");
+    let stamped = db.get("a", id).expect("get").expect("doc");
+    let ts = stamped
+        .as_map()
+        .and_then(|m| m.get("_ts"))
+        .and_then(|v| v.as_i64());
+    assert_eq!(ts, Some(5_000_000), "time did not go back in this session");
+    // A power cut, then a reopen: the time starts past everything issued before.
+    let dev = db.into_device();
+    let mut db = Database::open(dev, &small_config(), &Key::Raw(&KEY_A))
+        .map_err(|e| e.0)
+        .expect("reopen");
+    assert!(db.now().expect("now") > 5_000_000);
+}

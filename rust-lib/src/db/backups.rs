@@ -325,6 +325,11 @@ impl<D: BlockDevice> Database<D> {
         });
         res?;
         self.release_caches()?;
+        // The restored history carries its own (older) time mark: the next time issued past it
+        // must write a new one, or a reboot could start the time below times issued now.
+        let mark = self.store.get(&super::time::mark_key())?;
+        self.clock
+            .set_persisted(super::time::load_mark(mark.as_deref())?);
         let last = prev.ok_or(Error::InvalidArgument)?;
         self.abandon_index_build()?;
         // The restored state is the chain's last backup: the next incremental continues it.

@@ -106,6 +106,11 @@ impl Clock {
         self.mark.is_none_or(|m| t >= m.saturating_add(self.step))
     }
 
+    /// The persisted mark changed under the clock (a restore): judge from it from now on.
+    pub(super) fn set_persisted(&mut self, mark: Option<u64>) {
+        self.mark = mark;
+    }
+
     /// A commit carrying mark `m` succeeded.
     pub(super) fn marked(&mut self, m: u64) {
         self.mark = Some(self.mark.map_or(m, |old| old.max(m)));

@@ -487,6 +487,11 @@ impl<D: BlockDevice> Store<D> {
         if let Some((_, v)) = self.mem.get(key) {
             return Ok(v.clone());
         }
+        if key == format::time_mark_key() {
+            if let Some(v) = &self.man.time_mark {
+                return Ok(Some(v.clone()));
+            }
+        }
         let mut page = core::mem::take(&mut self.page);
         let res = self.get_in_segments(key, &mut page);
         self.page = page;
@@ -752,6 +757,8 @@ impl<D: BlockDevice> Store<D> {
         // History before the restored state is gone: the next incremental starts here.
         man.retain_after = end_seq;
         man.incr_floor = end_seq;
+        // The restored segments hold their own time mark.
+        man.time_mark = None;
         self.install(man)?;
         self.mem.clear();
         self.mem_bytes = 0;
@@ -907,6 +914,9 @@ impl<D: BlockDevice> Store<D> {
         man.next_file = w.file.wrapping_add(1);
         man.wal_base = self.wal_next;
         man.incr_floor = man.incr_floor.max(w.discarded);
+        if let Some((_, v)) = self.mem.get(format::time_mark_key().as_slice()) {
+            man.time_mark = v.clone();
+        }
         match w.meta {
             Some(m) => man.segments.insert(0, m),
             None => man.obsolete.push(w.file),
