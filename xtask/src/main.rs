@@ -124,6 +124,11 @@ const STEPS: &[Step] = &[
             cross_configure(c, "cortex-m4", "thumbv7em-none-eabi").map(|_| ())
         },
     },
+    Step {
+        name: "qemu",
+        about: "FreeRTOS on QEMU mps2-an385: on-device tests and power cuts (cargo xtask qemu)",
+        run: freertos_qemu,
+    },
 ];
 
 const USAGE: &str = "\
@@ -133,8 +138,13 @@ commands:
   test [--skip-install] [--only STEP[,STEP...]]
         run every step below in order, stop at the first failure, and end with
         `xtask: N passed, M failed` (what CI runs, through .ci/run)
-  demo [--skip-install] [-- ARGS...]
-        run the sample (for now a host demo: rust-lib/examples/demo.rs)
+  demo [--skip-install] [--host [-- ARGS...]]
+        build the FreeRTOS firmware of samples/freertos/ (Cortex-M3) and run it on
+        QEMU mps2-an385 twice: a first boot on blank flash, a reboot on the flash image
+        it saved; --host runs the host program rust-lib/examples/demo.rs instead
+  qemu [--skip-install]
+        the FreeRTOS on-device tests (samples/freertos/qemu_test.c) on QEMU, then the
+        power-cut test (QEMU killed at random moments while it commits); a step of `test`
   bench [--quick] [--skip-install]
         run the benchmarks (the bench/ crate, package cairndb-bench)
   help  show this text
@@ -181,6 +191,7 @@ fn dispatch(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
         }
         "test" => cmd_test(root, rest),
         "demo" => cmd_demo(root, rest),
+        "qemu" => cmd_qemu(root, rest),
         "bench" => cmd_bench(root, rest),
         "header" => cmd_header(root, rest),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
@@ -301,11 +312,13 @@ fn cmd_test(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
 
 fn cmd_demo(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
     let mut skip_install = false;
+    let mut host = false;
     let mut extra: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--skip-install" => skip_install = true,
+            "--host" => host = true,
             "--" => {
                 extra.extend(it.by_ref().cloned());
             }
@@ -316,32 +329,50 @@ fn cmd_demo(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
         root: root.to_path_buf(),
         skip_install,
     };
+    if !host && !extra.is_empty() {
+        return Err(CliError::Usage(
+            "arguments after `--` are for the host demo (`demo --host -- ARGS`)".into(),
+        ));
+    }
     ensure_tools(&ctx, false).map_err(CliError::Failed)?;
 
-    // For now the demo runs on the host (std feature). The FreeRTOS issue turns it into a
-    // firmware booted on QEMU mps2-an385, so that this command runs the sample on an emulated MCU.
-    let example = root.join("rust-lib/examples/demo.rs");
-    if !example.is_file() {
-        return Err(CliError::Failed(format!(
-            "{} does not exist yet: the demo example has not been written",
-            example.display()
-        )));
+    if host {
+        // The host program of rust-lib/examples/demo.rs (std feature, a flash image file).
+        let mut cmd = cargo(&ctx);
+        cmd.args([
+            "run",
+            "--release",
+            "-p",
+            "cairndb",
+            "--features",
+            "std",
+            "--example",
+            "demo",
+        ]);
+        if !extra.is_empty() {
+            cmd.arg("--").args(&extra);
+        }
+        run(&mut cmd).map_err(CliError::Failed)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut cmd = cargo(&ctx);
-    cmd.args([
-        "run",
-        "--release",
-        "-p",
-        "cairndb",
-        "--features",
-        "std",
-        "--example",
-        "demo",
-    ]);
-    if !extra.is_empty() {
-        cmd.arg("--").args(&extra);
+    freertos_demo(&ctx).map_err(CliError::Failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_qemu(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut skip_install = false;
+    for arg in args {
+        match arg.as_str() {
+            "--skip-install" => skip_install = true,
+            s => return Err(CliError::Usage(format!("unknown option `{s}` for `qemu`"))),
+        }
     }
-    run(&mut cmd).map_err(CliError::Failed)?;
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install,
+    };
+    ensure_tools(&ctx, false).map_err(CliError::Failed)?;
+    freertos_qemu(&ctx).map_err(CliError::Failed)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -869,6 +900,285 @@ fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FreeRTOS firmware on QEMU
+
+/// The manifest whose only dependency, `freertos-next`, brings the FreeRTOS-Kernel sources.
+const FREERTOS_KERNEL_MANIFEST: &str = "samples/freertos/kernel/Cargo.toml";
+
+/// The FreeRTOS-Kernel tree (V11.2) vendored by `freertos-next`: `cargo fetch` puts the crate in
+/// cargo's registry copy (nothing is compiled), `cargo metadata` says where.
+fn freertos_kernel_dir(ctx: &Ctx) -> Result<PathBuf, String> {
+    let manifest = ctx.root.join(FREERTOS_KERNEL_MANIFEST);
+    run(cargo(ctx)
+        .args(["fetch", "--locked", "--manifest-path"])
+        .arg(&manifest))?;
+    let meta = capture(
+        cargo(ctx)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--manifest-path",
+            ])
+            .arg(&manifest),
+    )?;
+    let dir = kernel_dir_in_metadata(&meta)
+        .ok_or_else(|| "cargo metadata does not list the freertos-next package".to_string())?;
+    if !dir.join("tasks.c").is_file() {
+        return Err(format!("{} has no tasks.c", dir.display()));
+    }
+    Ok(dir)
+}
+
+/// Finds `.../freertos-next-<v>/Cargo.toml` among the manifest paths of `cargo metadata`'s JSON
+/// and returns the FreeRTOS-Kernel directory beside it.
+fn kernel_dir_in_metadata(meta: &str) -> Option<PathBuf> {
+    meta.split("\"manifest_path\":\"").skip(1).find_map(|rest| {
+        let path = rest.split('"').next()?;
+        let manifest = Path::new(path);
+        let crate_dir = manifest.parent()?;
+        let name = crate_dir.file_name()?.to_str()?;
+        name.starts_with("freertos-next-")
+            .then(|| crate_dir.join("FreeRTOS-Kernel"))
+    })
+}
+
+/// Configures and builds samples/freertos/ (the kernel, the port, libcairndb.a for the
+/// Cortex-M3, demo.elf and qemu_test.elf) in target/thumb/freertos; returns that directory.
+fn freertos_build(ctx: &Ctx) -> Result<PathBuf, String> {
+    thumb_cargo(ctx, "thumbv7m-none-eabi")?; // the cross prerequisites, with their messages
+    let kernel = freertos_kernel_dir(ctx)?;
+    println!("xtask: FreeRTOS kernel sources: {}", kernel.display());
+    let src = ctx.root.join("samples/freertos");
+    let build = ctx.root.join("target/thumb/freertos");
+    run(Command::new("cmake")
+        .args(["-G", "Ninja", "-S"])
+        .arg(&src)
+        .arg("-B")
+        .arg(&build)
+        .arg(format!(
+            "-DCMAKE_TOOLCHAIN_FILE={}",
+            ctx.root.join("tests/c/cross/arm-none-eabi.cmake").display()
+        ))
+        .arg("-DCAIRNDB_TEST_CPU=cortex-m3")
+        .arg(format!("-DCAIRNDB_DIR={}", ctx.root.display()))
+        .arg(format!(
+            "-DCAIRNDB_CARGO_TARGET_DIR={}",
+            ctx.root.join("target").display()
+        ))
+        .arg("-DCAIRNDB_CROSS_CC=arm-none-eabi-gcc")
+        .arg(format!("-DFREERTOS_KERNEL_DIR={}", kernel.display())))?;
+    run(Command::new("cmake").arg("--build").arg(&build))?;
+    Ok(build)
+}
+
+/// `text + data` of an ELF (what goes to flash on a real part), from arm-none-eabi-size.
+fn firmware_size(elf: &Path) -> Result<u64, String> {
+    let out = capture(Command::new("arm-none-eabi-size").arg(elf))?;
+    let cols: Vec<u64> = out
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .take(2)
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    match cols.as_slice() {
+        [text, data] => Ok(text + data),
+        _ => Err(format!("cannot read the size of {}: {out}", elf.display())),
+    }
+}
+
+/// QEMU mps2-an385 running `elf` with semihosting (host files relative to `dir`, the firmware's
+/// argument `arg`), UART0 on stdout, under `timeout`.
+fn qemu_cmd(elf: &Path, dir: &Path, arg: &str, timeout_s: u32) -> Command {
+    let mut qemu = Command::new("timeout");
+    qemu.current_dir(dir)
+        .arg(timeout_s.to_string())
+        .args([
+            "qemu-system-arm",
+            "-machine",
+            "mps2-an385",
+            "-cpu",
+            "cortex-m3",
+        ])
+        .arg("-kernel")
+        .arg(elf)
+        .args(["-monitor", "none", "-nographic", "-serial", "stdio"])
+        .arg("-semihosting-config")
+        .arg(format!("enable=on,target=native,arg={arg}"));
+    qemu
+}
+
+/// The demo: builds the firmware, then boots it twice on QEMU: on blank flash (it formats,
+/// runs its tasks and saves the flash image to a host file through semihosting), then on that
+/// image (a reboot: the data is there, a wrong key is refused).
+fn freertos_demo(ctx: &Ctx) -> StepResult {
+    let build = freertos_build(ctx)?;
+    let elf = build.join("demo.elf");
+    println!(
+        "xtask: {} is {} bytes of code and data (FreeRTOS kernel, port, cairndb, newlib-nano)",
+        elf.display(),
+        firmware_size(&elf)?
+    );
+    let image = build.join("cairn-demo-flash.img");
+    if image.exists() {
+        std::fs::remove_file(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    }
+    for boot in 1..=2 {
+        println!("\nxtask: QEMU mps2-an385, boot {boot}");
+        let t = Instant::now();
+        run(&mut qemu_cmd(&elf, &build, "demo", 120))
+            .map_err(|e| format!("{e} (demo firmware, boot {boot})"))?;
+        println!("xtask: boot {boot} ran in {}", secs(t.elapsed()));
+    }
+    Ok(())
+}
+
+/// Power cuts `cargo xtask qemu` verifies (each a kill of QEMU at a random moment).
+const POWER_CUTS: u32 = 60;
+
+/// `cargo xtask qemu` (and the step of that name): the on-device tests of
+/// samples/freertos/qemu_test.c on QEMU (CRUD, queries, a transaction, tasks of four priorities
+/// incrementing one counter in transactions, the background task), then the power-cut test.
+fn freertos_qemu(ctx: &Ctx) -> StepResult {
+    let build = freertos_build(ctx)?;
+    let elf = build.join("qemu_test.elf");
+    println!(
+        "xtask: {} is {} bytes of code and data",
+        elf.display(),
+        firmware_size(&elf)?
+    );
+    let t = Instant::now();
+    run(&mut qemu_cmd(&elf, &build, "suite", 120))
+        .map_err(|e| format!("{e} (on-device test suite)"))?;
+    println!("xtask: the suite ran in {}", secs(t.elapsed()));
+    power_cuts(&elf, &build, POWER_CUTS)
+}
+
+/// The power-cut test. The firmware writes every flash program and erase through to
+/// pc-flash.img before it returns, commits a counter (a document and a twin key, in one
+/// transaction) over and over, and prints `ACK n` after each commit returns. The host kills
+/// QEMU (SIGKILL: no chance to flush or finish anything) at a random moment while it writes,
+/// then boots it again on the file: the firmware recovers, checks the document and the key
+/// agree, and prints `BOOT n`. n must be the last ACK seen, or one more (a commit that landed
+/// before its ACK was printed), and never below an earlier BOOT.
+fn power_cuts(elf: &Path, dir: &Path, cuts: u32) -> StepResult {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let image = dir.join("pc-flash.img");
+    if image.exists() {
+        std::fs::remove_file(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    }
+    run(&mut qemu_cmd(elf, dir, "powercut-init", 60))?;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    println!("xtask: {cuts} power cuts (random seed {seed})");
+    let mut rand = move |bound: u64| {
+        // xorshift64: enough to spread the cuts; the seed is printed to replay a run.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let started = Instant::now();
+    let (mut acked, mut last_boot, mut commits) = (0i64, 0i64, 0u64);
+    // One boot more than cuts: the last one only checks what the last cut left.
+    for cut in 1..=cuts + 1 {
+        let mut qemu = Command::new("qemu-system-arm");
+        qemu.current_dir(dir)
+            .args(["-machine", "mps2-an385", "-cpu", "cortex-m3", "-kernel"])
+            .arg(elf)
+            .args(["-monitor", "none", "-nographic", "-serial", "stdio"])
+            .args([
+                "-semihosting-config",
+                "enable=on,target=native,arg=powercut",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        let mut child = qemu
+            .spawn()
+            .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line.trim().to_string()).is_err() {
+                    break;
+                }
+            }
+        });
+        // Wait for BOOT, then cut at a random moment among the commits that follow.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut boot: Option<i64> = None;
+        let mut lines = Vec::new();
+        while boot.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(n) = line.strip_prefix("BOOT ") {
+                        boot = n.parse().ok();
+                    }
+                    lines.push(line);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(boot) = boot else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "power cut {cut}: the firmware did not boot on the cut image: {lines:?}"
+            ));
+        };
+        if boot < acked || boot > acked + 1 || boot < last_boot {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "power cut {cut}: after the cut the counter is {boot}, but {acked} was \
+                 acknowledged (previous boot {last_boot})"
+            ));
+        }
+        if cut > cuts {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5 + rand(300)));
+        child.kill().map_err(|e| format!("cannot kill QEMU: {e}"))?;
+        let _ = child.wait();
+        let _ = reader.join();
+        // Every line printed before the kill: the ACKs are commits that returned.
+        let mut last_ack = boot;
+        for line in rx.try_iter() {
+            if line.contains("FAIL") {
+                return Err(format!("power cut {cut}: the firmware reports: {line}"));
+            }
+            if let Some(Ok(n)) = line.strip_prefix("ACK ").map(str::parse::<i64>) {
+                if n != last_ack + 1 {
+                    return Err(format!("power cut {cut}: ACK {n} after {last_ack}"));
+                }
+                last_ack = n;
+            }
+        }
+        commits += (last_ack - boot) as u64;
+        last_boot = boot;
+        acked = last_ack;
+    }
+    println!(
+        "xtask: {cuts} power cuts verified in {}: {commits} commits acknowledged, counter at \
+         {acked} (each reboot found every acknowledged commit, never a torn one)",
+        secs(started.elapsed())
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Process helpers
 
 /// rustup's cargo from PATH (the one a developer types), run from the workspace root.
@@ -995,6 +1305,16 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_is_found_beside_freertos_next() {
+        let meta = r#"{"packages":[{"name":"nb","manifest_path":"/r/nb-1.1.0/Cargo.toml"},{"name":"freertos-next","manifest_path":"/r/freertos-next-0.12.0/Cargo.toml"}]}"#;
+        assert_eq!(
+            kernel_dir_in_metadata(meta),
+            Some(PathBuf::from("/r/freertos-next-0.12.0/FreeRTOS-Kernel"))
+        );
+        assert_eq!(kernel_dir_in_metadata(r#"{"packages":[]}"#), None);
+    }
+
+    #[test]
     fn bad_cli_input_is_a_usage_error() {
         let root = repo_root();
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -1006,7 +1326,9 @@ mod tests {
             &["test", "--only", "nope"],
             &["test", "--frob"],
             &["bench", "--slow"],
+            &["qemu", "--frob"],
             &["demo", "--frob"],
+            &["demo", "--", "x"],
             &["header", "--frob"],
         ] {
             assert!(

@@ -1,0 +1,379 @@
+/*
+ * cairndb's on-device tests on FreeRTOS (QEMU mps2-an385), run by `cargo xtask qemu`. The
+ * semihosting argument picks the mode:
+ *
+ *  suite          CRUD, queries, a transaction (commit and rollback), and a concurrency test:
+ *                 tasks of four priorities increment one counter document in transactions;
+ *                 the total must be exact. Exit 0 when every check passed.
+ *  powercut-init  formats pc-flash.img (a host file) with a counter document at 0.
+ *  powercut       loads pc-flash.img, opens it (recovery after the cut), checks that the counter
+ *                 document and its twin key agree, prints "BOOT <n>", then commits n+1, n+2, ...
+ *                 forever, printing "ACK <n>" after each commit returns. Every flash program and
+ *                 erase is written through to pc-flash.img before it returns (board.c), so the
+ *                 host may kill QEMU at any moment: that is the power cut. The host checks that
+ *                 each BOOT value is >= the last ACK it saw (and at most one more: a commit whose
+ *                 ACK was not printed yet may or may not have landed) and never goes backwards.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "board.h"
+#include "cairn_freertos.h"
+
+#define PC_IMAGE "pc-flash.img"
+
+static nor_t nor;
+static cairn_fr_platform_t platform;
+static cairn_config_t cfg;
+static cairn_db_t *db;
+static int failures;
+static char mode[32];
+static TaskHandle_t main_task;
+
+static const uint8_t key_bytes[32] = {0x51, 0x7e, 0x02, 0x99, 0xc4, 0x10, 0x3d, 0x8a,
+                                      0x6f, 0x21, 0xb0, 0x47, 0x5c, 0xe8, 0x13, 0x7a};
+static const cairn_key_t key = {key_bytes, NULL, 0, 0};
+
+#define CHECK(expr)                                                                       \
+    do {                                                                                  \
+        int32_t rc_ = (expr);                                                             \
+        if (rc_ != CAIRN_OK) {                                                            \
+            board_printf("FAIL line %d %s: %s (%d)\n", __LINE__, #expr, cairn_strerror(rc_), \
+                         (int)rc_);                                                       \
+            failures++;                                                                   \
+        }                                                                                 \
+    } while (0)
+#define EXPECT(cond)                                                 \
+    do {                                                             \
+        if (!(cond)) {                                               \
+            board_printf("FAIL line %d: %s\n", __LINE__, #cond);     \
+            failures++;                                              \
+        }                                                            \
+    } while (0)
+
+/* The integer after "\"<field>\":" in a JSON text, or -1. */
+static long json_int(const char *json, const char *field) {
+    char pat[24];
+    snprintf(pat, sizeof pat, "\"%s\":", field);
+    const char *at = strstr(json, pat);
+    return at == NULL ? -1 : strtol(at + strlen(pat), NULL, 10);
+}
+
+static int32_t count_cb(void *ctx, const char *json, size_t len) {
+    (void)json;
+    (void)len;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int32_t seq_cb(void *ctx, const char *json, size_t len) {
+    (void)len;
+    long *seqs = ctx;
+    seqs[++seqs[0]] = json_int(json, "seq");
+    return seqs[0] >= 8 ? 1 : 0;
+}
+
+/* ---- suite ------------------------------------------------------------------------------ */
+
+static void test_crud(void) {
+    uint64_t id = 0, n = 0;
+    char buf[160];
+    CHECK(cairn_doc_insert(db, "things", "{\"name\":\"valve\",\"qty\":3}", &id));
+    EXPECT(id == 1);
+    CHECK(cairn_doc_get(db, "things", id, buf, sizeof buf, NULL));
+    EXPECT(strstr(buf, "\"name\":\"valve\"") != NULL && json_int(buf, "qty") == 3);
+    CHECK(cairn_doc_patch(db, "things", id, "{\"$inc\":{\"qty\":2}}"));
+    CHECK(cairn_doc_get(db, "things", id, buf, sizeof buf, NULL));
+    EXPECT(json_int(buf, "qty") == 5);
+    CHECK(cairn_doc_replace(db, "things", id, "{\"name\":\"pump\",\"qty\":1}"));
+    CHECK(cairn_doc_get(db, "things", id, buf, sizeof buf, NULL));
+    EXPECT(strstr(buf, "pump") != NULL && json_int(buf, "qty") == 1);
+    CHECK(cairn_doc_delete(db, "things", id));
+    EXPECT(cairn_doc_get(db, "things", id, buf, sizeof buf, NULL) == CAIRN_ERR_NOT_FOUND);
+    CHECK(cairn_doc_count(db, "things", &n));
+    EXPECT(n == 0);
+    CHECK(cairn_kv_put(db, "cfg", "mode", 4, "eco", 3));
+    size_t len = 0;
+    CHECK(cairn_kv_get(db, "cfg", "mode", 4, buf, sizeof buf, &len));
+    EXPECT(len == 3 && memcmp(buf, "eco", 3) == 0);
+    CHECK(cairn_kv_delete(db, "cfg", "mode", 4));
+    bool exists = true;
+    CHECK(cairn_kv_exists(db, "cfg", "mode", 4, &exists));
+    EXPECT(!exists);
+    board_printf("suite: CRUD ok\n");
+}
+
+static void test_queries(void) {
+    const char *fields[] = {"room"};
+    CHECK(cairn_index_create(db, "temps", "by_room", fields, 1, false));
+    for (int i = 0; i < 40; i++) {
+        char doc[80];
+        snprintf(doc, sizeof doc, "{\"room\":\"r%d\",\"seq\":%d,\"t\":%d}", i % 4, i, 150 + i);
+        CHECK(cairn_doc_insert(db, "temps", doc, NULL));
+    }
+    uint64_t n = 0;
+    CHECK(cairn_find_count(db, "temps", "{\"room\":\"r2\"}", &n));
+    EXPECT(n == 10);
+    CHECK(cairn_find_count(db, "temps", "{\"room\":\"r2\",\"t\":{\"$gte\":170}}", &n));
+    EXPECT(n == 5); /* seq 22, 26, 30, 34, 38 */
+    char plan[160];
+    CHECK(cairn_explain(db, "temps", "{\"room\":\"r1\"}", NULL, plan, sizeof plan, NULL));
+    EXPECT(strstr(plan, "\"access\":\"index\"") != NULL);
+    long seqs[9] = {0};
+    CHECK(cairn_find(db, "temps", "{\"room\":\"r1\"}", "{\"sort\":{\"seq\":-1},\"limit\":3}", seq_cb, seqs));
+    EXPECT(seqs[0] == 3 && seqs[1] == 37 && seqs[2] == 33 && seqs[3] == 29);
+    int found = 0;
+    CHECK(cairn_find(db, "temps", "{\"room\":\"r0\",\"seq\":{\"$lt\":20}}", NULL, count_cb, &found));
+    EXPECT(found == 5);
+    uint64_t deleted = 0;
+    CHECK(cairn_delete_many(db, "temps", "{\"room\":\"r3\"}", &deleted));
+    EXPECT(deleted == 10);
+    CHECK(cairn_doc_count(db, "temps", &n));
+    EXPECT(n == 30);
+    board_printf("suite: queries ok (plan %s)\n", plan);
+}
+
+static void test_transaction(void) {
+    cairn_txn_t *txn = NULL;
+    uint64_t n = 0;
+    CHECK(cairn_txn_begin(db, &txn));
+    CHECK(cairn_txn_doc_insert(txn, "orders", "{\"item\":\"a\"}", NULL));
+    CHECK(cairn_txn_doc_insert(txn, "orders", "{\"item\":\"b\"}", NULL));
+    CHECK(cairn_txn_kv_put(txn, "meta", "orders", 6, "2", 1));
+    CHECK(cairn_txn_doc_count(txn, "orders", &n));
+    EXPECT(n == 2); /* the transaction reads its own writes */
+    CHECK(cairn_txn_commit(txn));
+    CHECK(cairn_txn_begin(db, &txn));
+    CHECK(cairn_txn_doc_insert(txn, "orders", "{\"item\":\"c\"}", NULL));
+    CHECK(cairn_txn_kv_put(txn, "meta", "orders", 6, "3", 1));
+    CHECK(cairn_txn_rollback(txn));
+    CHECK(cairn_doc_count(db, "orders", &n));
+    char v[4] = {0};
+    size_t len = 0;
+    CHECK(cairn_kv_get(db, "meta", "orders", 6, v, 3, &len));
+    EXPECT(n == 2 && len == 1 && v[0] == '2');
+    board_printf("suite: transaction ok (commit of 3 writes, rollback of 2)\n");
+}
+
+#define WORKERS 4
+#define INCREMENTS 25
+static volatile int workers_done;
+static UBaseType_t worker_free[WORKERS];
+static uint32_t worker_retries;
+
+static void worker(void *arg) {
+    int w = (int)(intptr_t)arg;
+    for (int i = 0; i < INCREMENTS; i++) {
+        cairn_txn_t *txn = NULL;
+        char buf[96];
+        int32_t rc = cairn_txn_begin(db, &txn);
+        if (rc == CAIRN_OK) rc = cairn_txn_doc_get(txn, "counters", 1, buf, sizeof buf, NULL);
+        if (rc == CAIRN_OK) {
+            char doc[48];
+            snprintf(doc, sizeof doc, "{\"n\":%ld}", json_int(buf, "n") + 1);
+            rc = cairn_txn_doc_replace(txn, "counters", 1, doc);
+        }
+        if (txn != NULL) {
+            int32_t end = rc == CAIRN_OK ? cairn_txn_commit(txn) : cairn_txn_rollback(txn);
+            if (rc == CAIRN_OK) rc = end;
+        }
+        if (rc == CAIRN_ERR_TIMEOUT) { /* waited too long for the lock: try again */
+            worker_retries++;
+            i--;
+        } else if (rc != CAIRN_OK) {
+            board_printf("FAIL worker %d: %s\n", w, cairn_strerror(rc));
+            failures++;
+        }
+        vTaskDelay((TickType_t)(w + 1)); /* different pacing per task: the locks interleave */
+    }
+    worker_free[w] = uxTaskGetStackHighWaterMark(NULL);
+    taskENTER_CRITICAL();
+    workers_done++;
+    taskEXIT_CRITICAL();
+    xTaskNotifyGive(main_task);
+    vTaskDelete(NULL);
+}
+
+static void test_concurrency(void) {
+    uint64_t id = 0;
+    CHECK(cairn_doc_insert(db, "counters", "{\"n\":0}", &id));
+    EXPECT(id == 1);
+    TickType_t t0 = xTaskGetTickCount();
+    for (int w = 0; w < WORKERS; w++) {
+        char name[12];
+        snprintf(name, sizeof name, "worker%d", w);
+        if (xTaskCreate(worker, name, 3072, (void *)(intptr_t)w, (UBaseType_t)(1 + w), NULL) != pdPASS) {
+            board_printf("FAIL: xTaskCreate\n");
+            failures++;
+            return;
+        }
+    }
+    while (workers_done < WORKERS) ulTaskNotifyTake(pdTRUE, pdMS_TO_TICKS(100));
+    char buf[96];
+    CHECK(cairn_doc_get(db, "counters", 1, buf, sizeof buf, NULL));
+    long n = json_int(buf, "n");
+    EXPECT(n == WORKERS * INCREMENTS);
+    board_printf("suite: concurrency ok: %d tasks (priorities 1-4) x %d transactional increments "
+                 "= %ld in %u ms (%u lock-timeout retries); worker stack high-water marks "
+                 "%u/%u/%u/%u bytes free of 12288\n",
+                 WORKERS, INCREMENTS, n, (unsigned)((xTaskGetTickCount() - t0) * portTICK_PERIOD_MS),
+                 (unsigned)worker_retries, (unsigned)worker_free[0] * 4, (unsigned)worker_free[1] * 4,
+                 (unsigned)worker_free[2] * 4, (unsigned)worker_free[3] * 4);
+}
+
+static void test_background(void) {
+    /* Expiring documents, swept by the port's background task. */
+    const char *fields[] = {"exp"};
+    CHECK(cairn_index_create(db, "cache", "by_exp", fields, 1, false));
+    char now[21];
+    cairn_fr_u64_str(now, cairn_fr_now_ms(&platform));
+    for (int i = 0; i < 20; i++) {
+        char doc[64];
+        snprintf(doc, sizeof doc, "{\"k\":%d,\"exp\":%s}", i, i < 15 ? now : "99999999999");
+        CHECK(cairn_doc_insert(db, "cache", doc, NULL));
+    }
+    cairn_fr_bg_t bg;
+    cairn_fr_bg_config_t bc = {0};
+    bc.period_ms = 20;
+    bc.sweep_budget = 4;
+    bc.ttl_coll = "cache";
+    bc.ttl_field = "exp";
+    CHECK(cairn_fr_bg_start(&bg, db, &platform, &bc));
+    uint64_t n = 20;
+    for (int i = 0; i < 50 && n != 5; i++) {
+        vTaskDelay(pdMS_TO_TICKS(20));
+        CHECK(cairn_doc_count(db, "cache", &n));
+    }
+    CHECK(cairn_fr_bg_stop(&bg, 2000));
+    EXPECT(n == 5 && bg.swept == 15 && bg.wakes >= 4 && bg.last_error == CAIRN_OK);
+    board_printf("suite: background task ok: %u wakes swept %u expired documents (at most 4 "
+                 "per wake); stack high-water mark %u bytes free of %u\n",
+                 (unsigned)bg.wakes, (unsigned)bg.swept, (unsigned)bg.stack_free_words * 4,
+                 (unsigned)bg.cfg.stack_words * 4);
+}
+
+static void suite(void) {
+    CHECK(cairn_format(&db, &cfg, &key));
+    if (db == NULL) return;
+    test_crud();
+    test_queries();
+    test_transaction();
+    test_concurrency();
+    test_background();
+    CHECK(cairn_close(db));
+    /* Reopen: everything committed is there, and a wrong key is refused. */
+    static const uint8_t wrong_bytes[32] = {1};
+    const cairn_key_t wrong = {wrong_bytes, NULL, 0, 0};
+    db = NULL;
+    EXPECT(cairn_open(&db, &cfg, &wrong) == CAIRN_ERR_WRONG_KEY);
+    CHECK(cairn_open(&db, &cfg, &key));
+    if (db == NULL) return;
+    char buf[96];
+    uint64_t n = 0;
+    CHECK(cairn_doc_get(db, "counters", 1, buf, sizeof buf, NULL));
+    EXPECT(json_int(buf, "n") == WORKERS * INCREMENTS);
+    CHECK(cairn_doc_count(db, "temps", &n));
+    EXPECT(n == 30);
+    CHECK(cairn_close(db));
+    board_printf("suite: reopen ok; main task stack high-water mark %u bytes free of 16384\n",
+                 (unsigned)uxTaskGetStackHighWaterMark(NULL) * 4);
+}
+
+/* ---- power cuts ------------------------------------------------------------------------- */
+
+static void powercut_init(void) {
+    CHECK(cairn_format(&db, &cfg, &key));
+    if (db == NULL) return;
+    CHECK(cairn_doc_insert(db, "counters", "{\"n\":0}", NULL));
+    CHECK(cairn_kv_put(db, "twin", "n", 1, "0", 1));
+    CHECK(cairn_close(db));
+    if (nor_save(&nor, PC_IMAGE) != 0) failures++;
+    board_printf("powercut-init: %s formatted, counter 0\n", PC_IMAGE);
+}
+
+/* The counter document and its twin key, read in one transaction; -1 on any error. */
+static long read_counter(void) {
+    cairn_txn_t *txn = NULL;
+    char buf[96], twin[24] = {0};
+    size_t len = 0;
+    long n = -1;
+    if (cairn_txn_begin(db, &txn) != CAIRN_OK) return -1;
+    if (cairn_txn_doc_get(txn, "counters", 1, buf, sizeof buf, NULL) == CAIRN_OK &&
+        cairn_txn_kv_get(txn, "twin", "n", 1, twin, sizeof twin - 1, &len) == CAIRN_OK) {
+        n = json_int(buf, "n");
+        if (strtol(twin, NULL, 10) != n) {
+            board_printf("FAIL: counter document %ld but twin key %s: a torn commit\n", n, twin);
+            n = -2;
+        }
+    }
+    (void)cairn_txn_rollback(txn);
+    return n;
+}
+
+static void powercut(void) {
+    int rc = nor_load(&nor, PC_IMAGE);
+    if (rc != 0) {
+        board_printf("FAIL: cannot load %s (%d)\n", PC_IMAGE, rc);
+        failures++;
+        return;
+    }
+    /* r+b: no truncation, the file is already the flash. */
+    nor.fh = board_file_open(PC_IMAGE, SH_MODE_RPB);
+    if (nor.fh < 0) {
+        board_printf("FAIL: cannot open %s for writing\n", PC_IMAGE);
+        failures++;
+        return;
+    }
+    CHECK(cairn_open(&db, &cfg, &key));
+    if (db == NULL) return;
+    long n = read_counter();
+    if (n < 0) {
+        board_printf("FAIL: counter unreadable after the cut (%ld)\n", n);
+        failures++;
+        return;
+    }
+    board_printf("BOOT %ld\n", n);
+    for (;;) {
+        char doc[32], twin[24];
+        cairn_txn_t *txn = NULL;
+        snprintf(doc, sizeof doc, "{\"n\":%ld}", n + 1);
+        snprintf(twin, sizeof twin, "%ld", n + 1);
+        CHECK(cairn_txn_begin(db, &txn));
+        CHECK(cairn_txn_doc_replace(txn, "counters", 1, doc));
+        CHECK(cairn_txn_kv_put(txn, "twin", "n", 1, twin, strlen(twin)));
+        CHECK(cairn_txn_commit(txn));
+        if (failures) return;
+        n++;
+        board_printf("ACK %ld\n", n);
+        if (n % 16 == 0) CHECK(cairn_compact(db)); /* more kinds of flash traffic to cut */
+    }
+}
+
+static void main_fn(void *arg) {
+    (void)arg;
+    nor_config(&nor, &cfg);
+    CHECK(cairn_fr_platform_init(&platform, &cfg));
+    if (strcmp(mode, "suite") == 0) suite();
+    else if (strcmp(mode, "powercut-init") == 0) powercut_init();
+    else if (strcmp(mode, "powercut") == 0) powercut();
+    else {
+        board_printf("qemu_test: unknown mode '%s'\n", mode);
+        failures++;
+    }
+    board_printf("qemu_test %s: %s\n", mode, failures == 0 ? "ok" : "FAILED");
+    board_exit(failures == 0 ? 0 : 1);
+}
+
+int main(void) {
+    board_init();
+    if (cairn_fr_use_freertos_heap() != CAIRN_OK) return 10;
+    nor_init(&nor);
+    if (board_cmdline(mode, sizeof mode) != 0) return 11;
+    /* QEMU passes the kernel name first when there is one: keep the last word. */
+    char *sp = strrchr(mode, ' ');
+    if (sp != NULL) memmove(mode, sp + 1, strlen(sp + 1) + 1);
+    if (xTaskCreate(main_fn, "main", 4096, NULL, 5, &main_task) != pdPASS) return 12;
+    vTaskStartScheduler();
+    return 13;
+}
