@@ -237,7 +237,7 @@
 #define CAIRN_LOG_WARN 2
 
 /**
- * Informational: open, format, rekey, compact and close of a handle.
+ * Informational: open, format, rekey, compact, restore, repair and close of a handle.
  */
 #define CAIRN_LOG_INFO 3
 
@@ -594,7 +594,7 @@ typedef struct cairn_config_t {
   cairn_random_fn random;
   /**
    * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-   * rekey, compact and close log at ::CAIRN_LOG_INFO.
+   * rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
    */
   cairn_log_fn log;
   /**

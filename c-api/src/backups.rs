@@ -559,7 +559,7 @@ pub unsafe extern "C" fn cairn_restore(
     report: *mut cairn_restore_report_t,
 ) -> i32 {
     // SAFETY: the documented contract.
-    unsafe {
+    let rc = unsafe {
         with_db(db, "cairn_restore", |d| {
             let spec = BKey::read(key)?.spec(None, false)?;
             if chain.is_null() {
@@ -587,7 +587,16 @@ pub unsafe extern "C" fn cairn_restore(
             );
             Ok(())
         })
+    };
+    if rc == CAIRN_OK {
+        // SAFETY: a live handle (the call succeeded on it).
+        unsafe {
+            (*db)
+                .platform
+                .note(CAIRN_LOG_INFO, "cairn_restore", "restored a backup chain")
+        };
     }
+    rc
 }
 
 /// Fills `*last` with the last backup this database took (or was restored from): what the

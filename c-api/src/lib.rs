@@ -209,7 +209,7 @@ pub const CAIRN_DEFAULT_LOCK_TIMEOUT_MS: u32 = 5000;
 pub const CAIRN_LOG_ERROR: i32 = 1;
 /// A warning (nothing failed): an open transaction discarded by cairn_close().
 pub const CAIRN_LOG_WARN: i32 = 2;
-/// Informational: open, format, rekey, compact and close of a handle.
+/// Informational: open, format, rekey, compact, restore, repair and close of a handle.
 pub const CAIRN_LOG_INFO: i32 = 3;
 /// Debugging detail: an event-log level only (cairn_log_event()); the log callback never
 /// receives it.
@@ -424,7 +424,7 @@ pub struct cairn_config_t {
     /// and time).
     pub random: cairn_random_fn,
     /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-    /// rekey, compact and close log at ::CAIRN_LOG_INFO.
+    /// rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
     pub log: cairn_log_fn,
     /// Optional platform lock (version 2): set `lock` and `unlock` together (one without the
     /// other is ::CAIRN_ERR_INVALID_ARGUMENT) to share one handle between tasks. NULL: no

@@ -245,7 +245,7 @@ pub unsafe extern "C" fn cairn_repair(
     report: *mut cairn_repair_report_t,
 ) -> i32 {
     // SAFETY: the documented contract.
-    unsafe {
+    let rc = unsafe {
         with_db(db, "cairn_repair", |d| {
             let r = d.repair().map_err(db_err)?;
             set(
@@ -261,7 +261,16 @@ pub unsafe extern "C" fn cairn_repair(
             );
             Ok(())
         })
+    };
+    if rc == CAIRN_OK {
+        // SAFETY: a live handle (the call succeeded on it).
+        unsafe {
+            (*db)
+                .platform
+                .note(CAIRN_LOG_INFO, "cairn_repair", "repaired the database")
+        };
     }
+    rc
 }
 
 /// One bounded step of compaction (one merge of segments), for a background task that calls

@@ -2656,11 +2656,14 @@ static void test_backup_restore(void) {
 
     /* Restore the chain into a second RAM device (same database key): the same contents. */
     cfg2 = ram_config(&dev2, BLOCKS);
+    cfg2.log = info_cb;
     CHECK_RC(cairn_format(&db2, &cfg2, &key), CAIRN_OK);
     CHECK_RC(cairn_doc_insert(db2, "s", "{\"other\":true}", NULL), CAIRN_OK);
     cairn_stream_t chain[3] = {reader(&full), reader(&incr), reader(&incr2)};
     memset(&rep, 0, sizeof rep);
+    info_lines[0] = '\0';
     CHECK_RC(cairn_restore(db2, NULL, chain, 3, &rep), CAIRN_OK);
+    CHECK(strcmp(info_lines, "3 cairn_restore: restored a backup chain\n") == 0);
     CHECK(rep.streams == 3 && rep.records > 0);
     dump(db2, got);
     CHECK(strcmp(want, got) == 0);
@@ -2676,7 +2679,9 @@ static void test_backup_restore(void) {
 
     /* A reordered or broken chain is refused and changes nothing. */
     cairn_stream_t reordered[2] = {reader(&incr), reader(&full)};
+    info_lines[0] = '\0';
     CHECK_RC(cairn_restore(db2, NULL, reordered, 2, &rep), CAIRN_ERR_BACKUP_CHAIN);
+    CHECK(strcmp(info_lines, "1 cairn_restore: broken backup chain (-25)\n") == 0);
     cairn_stream_t skipping[2] = {reader(&full), reader(&incr2)};
     CHECK_RC(cairn_restore(db2, NULL, skipping, 2, &rep), CAIRN_ERR_BACKUP_CHAIN);
     struct mem_stream full_again = full; /* the same bytes, a position of its own */
