@@ -27,7 +27,9 @@ pub type cairn_stream_read_fn = Option<
 /// Where a backup stream goes or comes from: a callback, or a raw partition of a flash device.
 ///
 /// - A callback stream sets `write` (cairn_backup_full(), cairn_backup_incremental()) or `read`
-///   (cairn_backup_verify(), cairn_restore()) and `ctx`; `device` stays NULL.
+///   (cairn_backup_verify(), cairn_restore()) and `ctx`; `device` stays NULL. A written stream
+///   is complete when the backup call returns CAIRN_OK: make it durable then (`fflush`,
+///   `fsync`); after an error, discard what was written.
 /// - A partition stream sets `device` (a config whose device fields, `ctx` to `block_count`,
 ///   describe the flash: cairn_ram_device_config(), cairn_file_device_config() or the
 ///   firmware's driver) and the partition, `block_count` blocks from `first_block`; `write`
@@ -443,8 +445,9 @@ unsafe fn backup(
 ///         CAIRN_ERR_INVALID_ARGUMENT (a stream with both a callback and a device, a partition
 ///         off its device or an unusable device config, a key with both `raw` and
 ///         `passphrase`, a passphrase without salt or `random`); CAIRN_ERR_CORRUPT,
-///         CAIRN_ERR_BUSY (also when the writer calls into `db`), CAIRN_ERR_TIMEOUT,
-///         CAIRN_ERR_INTERNAL. The database is unchanged by a failed backup.
+///         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. A failed backup leaves the
+///         last backup as it was (the next incremental still continues it). The writer's own
+///         calls into `db` get CAIRN_ERR_BUSY.
 ///
 /// Thread safety: holds the handle's platform lock for the whole backup (other tasks wait,
 /// up to their lock timeout); the writer runs on the calling task. Without a lock, calls on
@@ -498,7 +501,8 @@ pub unsafe extern "C" fn cairn_backup_incremental(
 ///         CAIRN_ERR_WRONG_KEY; CAIRN_ERR_KEY_MISMATCH (a plain stream read with a key, or the
 ///         reverse); a negative value returned by the reader; CAIRN_ERR_IO; CAIRN_ERR_NULL;
 ///         CAIRN_ERR_INVALID_ARGUMENT (as for cairn_backup_full()); CAIRN_ERR_NO_MEMORY;
-///         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written.
+///         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written. The
+///         reader's own calls into `db` get CAIRN_ERR_BUSY.
 ///
 /// Thread safety: holds the handle's platform lock for the call (it needs the database's
 /// key); without a lock, calls on one handle must not overlap.
