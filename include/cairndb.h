@@ -197,8 +197,9 @@
 #define CAIRN_ERR_TYPE (-35)
 
 /**
- * The transaction was aborted by an earlier error inside it: nothing of it will be
- * committed; end it with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
+ * The transaction was aborted by an earlier error inside it (a failed cairn_txn_log_event():
+ * every other transaction call is all or nothing): nothing of it will be committed; end it
+ * with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
  */
 #define CAIRN_ERR_TXN_ABORTED (-36)
 
@@ -236,9 +237,15 @@
 #define CAIRN_LOG_WARN 2
 
 /**
- * Informational: open, format, rekey, compact and close of a handle.
+ * Informational: open, format, rekey, compact, restore, repair and close of a handle.
  */
 #define CAIRN_LOG_INFO 3
+
+/**
+ * Debugging detail: an event-log level only (cairn_log_event()); the log callback never
+ * receives it.
+ */
+#define CAIRN_LOG_DEBUG 4
 
 /**
  * Length of a raw key in bytes.
@@ -289,6 +296,92 @@
  * An object.
  */
 #define CAIRN_TYPE_MAP 7
+
+/**
+ * Most tags an item may carry.
+ */
+#define CAIRN_MAX_TAGS 8
+
+/**
+ * Longest tag in bytes (tags are 1 to this many bytes of `[A-Za-z0-9_.:-]`).
+ */
+#define CAIRN_MAX_TAG_LEN 32
+
+/**
+ * Room for one tag and its NUL (::CAIRN_MAX_TAG_LEN + 1).
+ */
+#define CAIRN_TAG_BUF 33
+
+/**
+ * Match mode of a tag query: items carrying every tag of the list.
+ */
+#define CAIRN_TAGS_ALL 0
+
+/**
+ * Match mode of a tag query: items carrying at least one tag of the list (each item once).
+ */
+#define CAIRN_TAGS_ANY 1
+
+/**
+ * Event code of a completed cairn_rekey() (level ::CAIRN_LOG_INFO).
+ */
+#define CAIRN_EVENT_REKEY 1
+
+/**
+ * Event code of a backup written (message: kind, end sequence number, records, bytes).
+ */
+#define CAIRN_EVENT_BACKUP 2
+
+/**
+ * Event code of a restore from a backup chain.
+ */
+#define CAIRN_EVENT_RESTORE 3
+
+/**
+ * Event code of an integrity check that found problems (level ::CAIRN_LOG_WARN).
+ */
+#define CAIRN_EVENT_CORRUPTION 4
+
+/**
+ * Event code of a repair (message: what it quarantined, fixed and rebuilt).
+ */
+#define CAIRN_EVENT_REPAIR 5
+
+/**
+ * Longest event message kept, in bytes; a longer one is cut at a character boundary.
+ */
+#define CAIRN_MAX_EVENT_MSG 120
+
+/**
+ * Kind of a backup: every live record.
+ */
+#define CAIRN_BACKUP_FULL 0
+
+/**
+ * Kind of a backup: every change (deletions included) since its parent backup.
+ */
+#define CAIRN_BACKUP_INCREMENTAL 1
+
+/**
+ * Protection of a stream: CRC-32C checksums only (detects damage, not deliberate change).
+ */
+#define CAIRN_BACKUP_PLAIN 0
+
+/**
+ * Protection of a stream: encrypted and authenticated under a raw key (the database's own or
+ * a separate backup key).
+ */
+#define CAIRN_BACKUP_KEYED 1
+
+/**
+ * Protection of a stream: encrypted and authenticated under a passphrase (PBKDF2).
+ */
+#define CAIRN_BACKUP_PASSPHRASE 2
+
+/**
+ * Length of database and backup identities in bytes.
+ */
+#define CAIRN_BACKUP_ID_LEN 16
 
 /**
  * An open database (opaque). Created by cairn_open(), cairn_format() or
@@ -486,17 +579,22 @@ typedef struct cairn_config_t {
    */
   uint32_t max_sort_docs;
   /**
-   * Optional clock for `_ts`. NULL: `_ts` stays 0.
+   * Optional clock: database time for `_ts` stamps, expiries (TTL) and operation latencies
+   * (milliseconds suggested; it may restart at each boot: database time never goes back).
+   * NULL: the time stands still within a boot (see cairn_set_time()).
    */
   cairn_now_fn now_ms;
   /**
    * Optional random source; required to create a database (or rekey) with a passphrase,
-   * for the salt.
+   * for the salt, and to write a passphrase backup without a salt of its own. Also the
+   * source of the database identity and backup ids (without it they are derived from the
+   * database's state; a failing call leaves zeros, the ids then rest on sequence numbers
+   * and time).
    */
   cairn_random_fn random;
   /**
    * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-   * rekey, compact and close log at ::CAIRN_LOG_INFO.
+   * rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
    */
   cairn_log_fn log;
   /**
@@ -626,6 +724,586 @@ typedef int32_t (*cairn_find_doc_fn)(void *ctx, const struct cairn_doc_t *doc);
  * only during the call. Return values as for ::cairn_find_fn.
  */
 typedef int32_t (*cairn_name_fn)(void *ctx, const char *name, size_t len);
+
+/**
+ * Expiry and tags of a write (cairn_doc_insert_with(), cairn_kv_put_with()). A zeroed struct,
+ * or a NULL pointer, is a plain write. Only read during the call.
+ */
+typedef struct cairn_write_opts_t {
+  /**
+   * Time to live from the write, in database time units (those of the config's `now_ms`
+   * clock: milliseconds); 0: never expires.
+   */
+  uint64_t ttl_ms;
+  /**
+   * Tags: an array of `n_tags` strings, or, with `n_tags` 0, a NULL-terminated array; NULL:
+   * none. At most ::CAIRN_MAX_TAGS, each 1 to ::CAIRN_MAX_TAG_LEN bytes of
+   * `[A-Za-z0-9_.:-]`, no repeats. A document's tags become its `_tags` field.
+   */
+  const char *const *tags;
+  /**
+   * Number of strings in `tags`, or 0 for a NULL-terminated array.
+   */
+  size_t n_tags;
+} cairn_write_opts_t;
+
+/**
+ * A key-value entry's expiry and tags (cairn_kv_get_entry()).
+ */
+typedef struct cairn_kv_meta_t {
+  /**
+   * Database time from which the entry is expired; 0: it never expires.
+   */
+  uint64_t expires;
+  /**
+   * Number of tags in `tags`.
+   */
+  uint32_t n_tags;
+  /**
+   * The tags, NUL-terminated, in the order they were written; entries from `n_tags` on are
+   * empty strings.
+   */
+  char tags[CAIRN_MAX_TAGS][CAIRN_TAG_BUF];
+} cairn_kv_meta_t;
+
+/**
+ * Receives one tag of cairn_tag_counts() or cairn_kv_tag_counts(): `len` bytes plus a NUL,
+ * valid only during the call, and how many live items carry it. Return values as for
+ * ::cairn_find_fn.
+ */
+typedef int32_t (*cairn_tag_count_fn)(void *ctx, const char *tag, size_t len, uint64_t count);
+
+/**
+ * One key-value pair of cairn_kv_put_many().
+ */
+typedef struct cairn_kv_pair_t {
+  /**
+   * `key_len` bytes (1 to `max_key_len`).
+   */
+  const void *key;
+  /**
+   * Length of `key` in bytes.
+   */
+  size_t key_len;
+  /**
+   * `value_len` bytes; may be NULL when `value_len` is 0.
+   */
+  const void *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} cairn_kv_pair_t;
+
+/**
+ * One key of cairn_kv_delete_many().
+ */
+typedef struct cairn_kv_key_t {
+  /**
+   * `key_len` bytes.
+   */
+  const void *key;
+  /**
+   * Length of `key` in bytes.
+   */
+  size_t key_len;
+} cairn_kv_key_t;
+
+/**
+ * Totals and caps of one collection (cairn_coll_stats()), exact and persisted.
+ */
+typedef struct cairn_coll_stats_t {
+  /**
+   * Documents stored (expired documents not yet swept included).
+   */
+  uint64_t docs;
+  /**
+   * Sum of the stored record lengths of the documents (header and encoded body; no keys,
+   * index entries or overheads).
+   */
+  uint64_t bytes;
+  /**
+   * The document cap; 0: none.
+   */
+  uint64_t max_docs;
+  /**
+   * The byte cap (of `bytes`); 0: none.
+   */
+  uint64_t max_bytes;
+  /**
+   * Documents evicted by a cap since the collection was created.
+   */
+  uint64_t evicted;
+} cairn_coll_stats_t;
+
+/**
+ * One event of the event log, lent to a ::cairn_event_fn for the call only.
+ */
+typedef struct cairn_event_t {
+  /**
+   * Its order of logging (increases with every event).
+   */
+  uint64_t id;
+  /**
+   * Database time when it was logged.
+   */
+  uint64_t ts;
+  /**
+   * ::CAIRN_LOG_ERROR, ::CAIRN_LOG_WARN, ::CAIRN_LOG_INFO or ::CAIRN_LOG_DEBUG.
+   */
+  int32_t level;
+  /**
+   * `CAIRN_EVENT_*` for the library's own events, else the application's code.
+   */
+  uint32_t code;
+  /**
+   * The message, NUL-terminated UTF-8.
+   */
+  const char *msg;
+  /**
+   * Length of `msg` in bytes, without the NUL.
+   */
+  size_t msg_len;
+} cairn_event_t;
+
+/**
+ * Receives one event of cairn_events(), valid only during the call. Return values as for
+ * ::cairn_find_fn.
+ */
+typedef int32_t (*cairn_event_fn)(void *ctx, const struct cairn_event_t *event);
+
+/**
+ * The key of a backup stream. A NULL pointer, or a zeroed struct, means the database's own
+ * key (for a plain database: a plain, checksummed stream). Setting both `raw` and
+ * `passphrase` is ::CAIRN_ERR_INVALID_ARGUMENT. Only read during the call.
+ */
+typedef struct cairn_backup_key_t {
+  /**
+   * A separate raw backup key of ::CAIRN_KEY_LEN bytes, or NULL.
+   */
+  const uint8_t *raw;
+  /**
+   * A passphrase (need not be NUL-terminated), or NULL.
+   */
+  const uint8_t *passphrase;
+  /**
+   * Length of `passphrase` in bytes (nonzero when it is set).
+   */
+  size_t passphrase_len;
+  /**
+   * 16 bytes of PBKDF2 salt for writing a passphrase stream; NULL: 16 bytes from the
+   * config's `random` (::CAIRN_ERR_INVALID_ARGUMENT without one). Reading takes the salt
+   * from the stream and ignores this.
+   */
+  const uint8_t *salt;
+  /**
+   * PBKDF2 iterations when writing; when reading, the most the reader will spend (a stream
+   * asking for more is ::CAIRN_ERR_BAD_BACKUP). 0: ::CAIRN_DEFAULT_KDF_ITERATIONS.
+   */
+  uint32_t iterations;
+} cairn_backup_key_t;
+
+/**
+ * Appends `len` bytes at `data` to the stream. Returns 0, or an error: a negative value stops
+ * the backup and is returned unchanged by the backup call; a positive one becomes
+ * ::CAIRN_ERR_IO.
+ */
+typedef int32_t (*cairn_stream_write_fn)(void *ctx, const uint8_t *data, size_t len);
+
+/**
+ * Reads up to `cap` bytes of the stream into `buf` and stores how many in `*len` (0 only at
+ * the end of the stream). Returns 0, or an error as for ::cairn_stream_write_fn.
+ */
+typedef int32_t (*cairn_stream_read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * Where a backup stream goes or comes from: a callback, or a raw partition of a flash device.
+ *
+ * - A callback stream sets `write` (cairn_backup_full(), cairn_backup_incremental()) or `read`
+ *   (cairn_backup_verify(), cairn_restore()) and `ctx`; `device` stays NULL. A written stream
+ *   is complete when the backup call returns CAIRN_OK: make it durable then (`fflush`,
+ *   `fsync`); after an error, discard what was written.
+ * - A partition stream sets `device` (a config whose device fields, `ctx` to `block_count`,
+ *   describe the flash: cairn_ram_device_config(), cairn_file_device_config() or the
+ *   firmware's driver) and the partition, `block_count` blocks from `first_block`; `write`
+ *   and `read` stay NULL. Writing erases each block just before programming it and syncs at
+ *   the end; the stream ends at its trailer, so the partition needs no length. It must not
+ *   overlap the volume of an open database.
+ *
+ * Only read during the call.
+ */
+typedef struct cairn_stream_t {
+  /**
+   * Writer callback (backups), or NULL.
+   */
+  cairn_stream_write_fn write;
+  /**
+   * Reader callback (verify, restore), or NULL.
+   */
+  cairn_stream_read_fn read;
+  /**
+   * Passed unchanged to `write` and `read`.
+   */
+  void *ctx;
+  /**
+   * A flash device holding the stream on a partition, or NULL.
+   */
+  const struct cairn_config_t *device;
+  /**
+   * First block of the partition on `device`.
+   */
+  uint32_t first_block;
+  /**
+   * Blocks of the partition.
+   */
+  uint32_t block_count;
+} cairn_stream_t;
+
+/**
+ * What a backup stream holds (cairn_backup_full(), cairn_backup_incremental(),
+ * cairn_backup_verify()).
+ */
+typedef struct cairn_backup_info_t {
+  /**
+   * ::CAIRN_BACKUP_FULL or ::CAIRN_BACKUP_INCREMENTAL.
+   */
+  int32_t kind;
+  /**
+   * ::CAIRN_BACKUP_PLAIN, ::CAIRN_BACKUP_KEYED or ::CAIRN_BACKUP_PASSPHRASE.
+   */
+  int32_t key_mode;
+  /**
+   * Records in the stream.
+   */
+  uint64_t records;
+  /**
+   * Length of the stream in bytes.
+   */
+  uint64_t stream_len;
+  /**
+   * The sequence number the backup covers the database up to.
+   */
+  uint64_t end_seq;
+  /**
+   * The parent's `end_seq` (0 for a full backup).
+   */
+  uint64_t base_seq;
+  /**
+   * Database time when it was written.
+   */
+  uint64_t created;
+  /**
+   * The database's identity (the same in every backup of one database).
+   */
+  uint8_t db_id[CAIRN_BACKUP_ID_LEN];
+  /**
+   * This backup's identity.
+   */
+  uint8_t backup_id[CAIRN_BACKUP_ID_LEN];
+  /**
+   * The parent's identity (zero for a full backup).
+   */
+  uint8_t parent_id[CAIRN_BACKUP_ID_LEN];
+} cairn_backup_info_t;
+
+/**
+ * What cairn_restore() applied.
+ */
+typedef struct cairn_restore_report_t {
+  /**
+   * Streams applied (the full backup and its incrementals).
+   */
+  uint32_t streams;
+  /**
+   * Records applied.
+   */
+  uint64_t records;
+  /**
+   * The sequence number the database now stands at.
+   */
+  uint64_t end_seq;
+} cairn_restore_report_t;
+
+/**
+ * The last backup this database took or was restored from (cairn_last_backup()).
+ */
+typedef struct cairn_last_backup_t {
+  /**
+   * ::CAIRN_BACKUP_FULL or ::CAIRN_BACKUP_INCREMENTAL.
+   */
+  int32_t kind;
+  /**
+   * The sequence number it covers up to: the next incremental continues from here.
+   */
+  uint64_t end_seq;
+  /**
+   * Database time when it was written.
+   */
+  uint64_t created;
+  /**
+   * Its identity.
+   */
+  uint8_t backup_id[CAIRN_BACKUP_ID_LEN];
+} cairn_last_backup_t;
+
+/**
+ * What cairn_check() found: counts of what was examined and of problems. Zero problems
+ * everywhere (`clean`) is a consistent database.
+ */
+typedef struct cairn_check_report_t {
+  /**
+   * Whether no problem was found (every problem count below is 0).
+   */
+  bool clean;
+  /**
+   * Segment files walked.
+   */
+  uint32_t segments;
+  /**
+   * Segment pages read.
+   */
+  uint32_t pages;
+  /**
+   * Entries in the segments.
+   */
+  uint64_t entries;
+  /**
+   * Entries held from the write-ahead log (not yet folded into a segment).
+   */
+  uint32_t wal_entries;
+  /**
+   * Problem: pages that failed authentication or do not parse.
+   */
+  uint32_t bad_pages;
+  /**
+   * Problem: keys out of order, counts or sequence numbers that disagree with the manifest,
+   * or a page tree that does not lead to its segment's first and last keys.
+   */
+  uint32_t inconsistencies;
+  /**
+   * Problem: segment files the manifest lists and the file system does not have.
+   */
+  uint32_t missing_files;
+  /**
+   * Collections checked.
+   */
+  uint32_t collections;
+  /**
+   * Documents checked.
+   */
+  uint64_t documents;
+  /**
+   * Indexes checked.
+   */
+  uint32_t indexes;
+  /**
+   * Index entries checked.
+   */
+  uint64_t index_entries;
+  /**
+   * Problem: documents whose bytes authenticate but do not decode.
+   */
+  uint64_t unreadable_documents;
+  /**
+   * Problem: collections whose stored count or byte total differs from their documents.
+   */
+  uint32_t count_mismatches;
+  /**
+   * Problem: index entries a document should have and its index lacks.
+   */
+  uint64_t missing_index_entries;
+  /**
+   * Problem: index entries no document produces.
+   */
+  uint64_t stray_index_entries;
+} cairn_check_report_t;
+
+/**
+ * What cairn_repair() did.
+ */
+typedef struct cairn_repair_report_t {
+  /**
+   * Segment pages that failed authentication and were left out (their entries are lost).
+   */
+  uint32_t pages_quarantined;
+  /**
+   * Write-ahead log frames dropped at open because they failed authentication
+   * (cairn_open_for_repair()).
+   */
+  uint32_t frames_dropped;
+  /**
+   * Documents that authenticate but do not decode, removed.
+   */
+  uint64_t documents_removed;
+  /**
+   * Collections whose document count was corrected.
+   */
+  uint32_t counts_fixed;
+  /**
+   * Indexes rebuilt from their documents.
+   */
+  uint32_t indexes_rebuilt;
+  /**
+   * Unique indexes dropped because their documents now clash.
+   */
+  uint32_t indexes_dropped;
+} cairn_repair_report_t;
+
+/**
+ * Calls of one operation class since open, and their latency in database time units (the
+ * `now_ms` clock's; 0 without a clock).
+ */
+typedef struct cairn_op_stat_t {
+  /**
+   * Calls, failed ones included (calls inside a transaction count one by one).
+   */
+  uint64_t count;
+  /**
+   * Sum of their latencies.
+   */
+  uint64_t total_time;
+  /**
+   * The longest one.
+   */
+  uint64_t max_time;
+} cairn_op_stat_t;
+
+/**
+ * Everything cairn_statistics() reports, in one plain struct. Counters marked "since open"
+ * live in RAM and restart at every open; the rest is persisted or measured at the call.
+ */
+typedef struct cairn_statistics_t {
+  /**
+   * Transactions committed since open.
+   */
+  uint64_t commits;
+  /**
+   * Write-ahead log frames written since open.
+   */
+  uint64_t frames;
+  /**
+   * Log folds into segment files since open.
+   */
+  uint64_t folds;
+  /**
+   * Segment merges since open.
+   */
+  uint64_t merges;
+  /**
+   * Root record writes since open.
+   */
+  uint64_t root_writes;
+  /**
+   * Live segment files.
+   */
+  uint32_t segments;
+  /**
+   * Bytes of committed data held in RAM (not yet folded into a segment).
+   */
+  uint32_t memtable_bytes;
+  /**
+   * Total bytes of the live segment files.
+   */
+  uint64_t segment_bytes;
+  /**
+   * Erase block size of the volume in bytes.
+   */
+  uint32_t block_size;
+  /**
+   * Erase blocks of the volume.
+   */
+  uint32_t block_count;
+  /**
+   * Blocks in use, counted by the file system at the call.
+   */
+  uint32_t used_blocks;
+  /**
+   * Free blocks (`block_count - used_blocks`).
+   */
+  uint32_t free_blocks;
+  /**
+   * Deletions waiting to be reclaimed by compaction, as a percentage of stored entries.
+   */
+  uint32_t garbage_percent;
+  /**
+   * Whether the device reports erase counts (the `wear_*` fields are 0 when not; a C
+   * callback device does not report them).
+   */
+  bool has_wear;
+  /**
+   * Erase cycles of the least erased block.
+   */
+  uint32_t wear_min;
+  /**
+   * Erase cycles of the most erased block.
+   */
+  uint32_t wear_max;
+  /**
+   * Blocks counted for wear (the whole device).
+   */
+  uint32_t wear_blocks;
+  /**
+   * Mean erase cycles per block.
+   */
+  double wear_mean;
+  /**
+   * Erase cycles of all blocks together.
+   */
+  uint64_t wear_total;
+  /**
+   * Inserts since open.
+   */
+  struct cairn_op_stat_t inserts;
+  /**
+   * Document and key-value reads since open.
+   */
+  struct cairn_op_stat_t reads;
+  /**
+   * Replaces, patches, key-value puts and expiry changes since open.
+   */
+  struct cairn_op_stat_t updates;
+  /**
+   * Document and key-value deletes since open (not evictions or sweeps).
+   */
+  struct cairn_op_stat_t deletes;
+  /**
+   * Finds, counts and everything else built on a query, since open.
+   */
+  struct cairn_op_stat_t finds;
+  /**
+   * Commits that wrote something, since open.
+   */
+  struct cairn_op_stat_t commit_ops;
+  /**
+   * Calls of the classes above that returned an error, since open.
+   */
+  uint64_t failed;
+  /**
+   * Whether a backup was taken (or restored); the `last_backup_*` fields are 0 when not.
+   */
+  bool has_last_backup;
+  /**
+   * ::CAIRN_BACKUP_FULL or ::CAIRN_BACKUP_INCREMENTAL.
+   */
+  int32_t last_backup_kind;
+  /**
+   * The sequence number the last backup covers up to.
+   */
+  uint64_t last_backup_seq;
+  /**
+   * Database time when the last backup was written.
+   */
+  uint64_t last_backup_time;
+  /**
+   * Expired items physically removed (sweeps and unique-index writes), ever (persisted).
+   */
+  uint64_t expired_removed;
+  /**
+   * Integrity checks since open that found problems (each also logged as a
+   * ::CAIRN_EVENT_CORRUPTION event, which persists).
+   */
+  uint32_t corruption_events;
+} cairn_statistics_t;
 
 #if !defined(CAIRN_BARE_METAL)
 /**
@@ -1187,7 +1865,8 @@ int32_t cairn_txn_begin(struct cairn_db_t *db, struct cairn_txn_t **txn);
  * of them are there or none) and ends it, releasing the platform lock it held.
  *
  * @retval CAIRN_OK                committed and ended.
- * @retval CAIRN_ERR_TXN_ABORTED   an earlier error aborted it: nothing was written; ended.
+ * @retval CAIRN_ERR_TXN_ABORTED   an earlier failed cairn_txn_log_event() aborted it: nothing
+ *         was written; ended.
  * @retval CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_FS  the commit
  *         failed: nothing was written; ended.
  * @retval CAIRN_ERR_INTERNAL      the handle is poisoned: nothing was written; ended.
@@ -1224,11 +1903,13 @@ int32_t cairn_txn_rollback(struct cairn_txn_t *txn);
  * written at commit.
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_JSON, CAIRN_ERR_INVALID_ARGUMENT
- *         (not an object), CAIRN_ERR_TOO_DEEP: the transaction goes on. CAIRN_ERR_TOO_LARGE,
- *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION,
- *         CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: the transaction is
- *         aborted. CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_BUSY
- *         (from a callback), CAIRN_ERR_TIMEOUT (another task's lock), CAIRN_ERR_INTERNAL.
+ *         (not an object), CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TOO_LARGE, CAIRN_ERR_INVALID_NAME,
+ *         CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION, CAIRN_ERR_TXN_TOO_LARGE (the
+ *         transaction cannot hold more), CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: the call changed
+ *         nothing and the transaction goes on (commit what it holds, or roll it back).
+ *         CAIRN_ERR_TXN_ABORTED (an earlier cairn_txn_log_event() failed),
+ *         CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_BUSY (from a callback),
+ *         CAIRN_ERR_TIMEOUT (another task's lock), CAIRN_ERR_INTERNAL.
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1240,8 +1921,8 @@ int32_t cairn_txn_doc_insert(struct cairn_txn_t *txn, const char *coll, const ch
 /**
  * cairn_doc_get() inside a transaction: sees the transaction's own writes.
  *
- * @retval as cairn_doc_get() (reads never abort the transaction), plus
- *         CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_TIMEOUT.
+ * @retval as cairn_doc_get(), plus CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT
+ *         (ended), CAIRN_ERR_TIMEOUT. The transaction goes on after any error.
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1253,9 +1934,8 @@ int32_t cairn_txn_doc_get(struct cairn_txn_t *txn, const char *coll, uint64_t id
 /**
  * cairn_doc_replace() inside a transaction.
  *
- * @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND and the argument errors of cairn_txn_doc_insert()
- *         leave the transaction going; the database's errors abort it (as for
- *         cairn_txn_doc_insert()).
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND and the errors of cairn_txn_doc_insert(): a failed
+ *         call changes nothing and the transaction goes on.
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1267,9 +1947,9 @@ int32_t cairn_txn_doc_replace(struct cairn_txn_t *txn, const char *coll, uint64_
 /**
  * cairn_doc_patch() inside a transaction.
  *
- * @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH (the patch does not apply to
- *         the document) and the argument errors leave the transaction going; the database's
- *         errors abort it (as for cairn_txn_doc_insert()).
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH (the patch does not apply
+ *         to the document) and the errors of cairn_txn_doc_insert(): a failed call changes
+ *         nothing and the transaction goes on.
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1281,8 +1961,8 @@ int32_t cairn_txn_doc_patch(struct cairn_txn_t *txn, const char *coll, uint64_t 
 /**
  * cairn_doc_delete() inside a transaction.
  *
- * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
- *         abort it (as for cairn_txn_doc_insert()).
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND and the errors of cairn_txn_doc_insert(): a failed
+ *         call changes nothing and the transaction goes on.
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1320,10 +2000,10 @@ int32_t cairn_txn_find(struct cairn_txn_t *txn, const char *coll, const char *fi
 /**
  * cairn_kv_put() inside a transaction.
  *
- * @retval CAIRN_OK; CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (an empty or too
- *         long key), CAIRN_ERR_TOO_LARGE (value) leave the transaction going; the database's
- *         errors (CAIRN_ERR_INVALID_NAME for `ns`, CAIRN_ERR_TXN_TOO_LARGE, ...) abort it.
- *         Transaction errors as cairn_txn_doc_insert().
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (`ns`, or an
+ *         empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_TXN_TOO_LARGE,
+ *         CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: a failed call changes nothing and the transaction
+ *         goes on. Transaction errors as cairn_txn_doc_insert().
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1335,8 +2015,7 @@ int32_t cairn_txn_kv_put(struct cairn_txn_t *txn, const char *ns, const void *ke
 /**
  * cairn_kv_get() inside a transaction: sees its own writes.
  *
- * @retval as cairn_kv_get() (reads never abort the transaction), plus the transaction errors
- *         of cairn_txn_doc_get().
+ * @retval as cairn_kv_get(), plus the transaction errors of cairn_txn_doc_get().
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1348,8 +2027,9 @@ int32_t cairn_txn_kv_get(struct cairn_txn_t *txn, const char *ns, const void *ke
 /**
  * cairn_kv_delete() inside a transaction.
  *
- * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
- *         abort it. Transaction errors as cairn_txn_doc_insert().
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TXN_TOO_LARGE,
+ *         CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: a failed call changes nothing and the transaction
+ *         goes on. Transaction errors as cairn_txn_doc_insert().
  *
  * Thread safety: the transaction's task only (see cairn_txn_begin()).
  *
@@ -1735,6 +2415,693 @@ int32_t cairn_index_list(struct cairn_db_t *db, const char *coll, char *buf, siz
  * As cairn_find() for the query; `buf` valid for `cap` bytes; `len` NULL or valid for a write.
  */
 int32_t cairn_explain(struct cairn_db_t *db, const char *coll, const char *filter, const char *options, char *buf, size_t cap, size_t *len);
+
+/**
+ * Inserts a document (as cairn_doc_insert()) with a time to live and tags.
+ *
+ * @param opts  NULL or zeroed: a plain insert. With tags, `json` must not have a `_tags`
+ *              field of its own.
+ * @param id    receives the new `_id`; may be NULL.
+ * @retval CAIRN_OK, the errors of cairn_doc_insert(), plus CAIRN_ERR_INVALID_ARGUMENT (an
+ *         invalid, repeated or ninth tag; tags given both ways), CAIRN_ERR_NULL (a NULL tag
+ *         among `n_tags`), CAIRN_ERR_UTF8 (a tag). Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated; `opts` NULL or valid (its tag array as documented); `id` NULL or
+ * valid for a write.
+ */
+int32_t cairn_doc_insert_with(struct cairn_db_t *db, const char *coll, const char *json, const struct cairn_write_opts_t *opts, uint64_t *id);
+
+/**
+ * Stores a key-value entry (as cairn_kv_put()) with a time to live and tags, replacing the
+ * whole entry (a plain cairn_kv_put() over it drops its expiry and tags).
+ *
+ * @retval CAIRN_OK, the errors of cairn_kv_put(), plus the option errors of
+ *         cairn_doc_insert_with(). Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_kv_put(); `opts` as for cairn_doc_insert_with().
+ */
+int32_t cairn_kv_put_with(struct cairn_db_t *db, const char *ns, const void *key, size_t key_len, const void *value, size_t value_len, const struct cairn_write_opts_t *opts);
+
+/**
+ * Sets document `id` of `coll` to expire `ttl_ms` from now (database time units), or, with
+ * `ttl_ms` 0, clears its expiry. Its `_ver` and `_ts` stay; its `_exp` field shows the expiry.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no such document, or it has expired already),
+ *         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_INVALID_ARGUMENT
+ *         (the expiry would pass the end of time), CAIRN_ERR_TOO_LARGE, CAIRN_ERR_NO_SPACE,
+ *         CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `coll` NULL or NUL-terminated.
+ */
+int32_t cairn_doc_set_expiry(struct cairn_db_t *db, const char *coll, uint64_t id, uint64_t ttl_ms);
+
+/**
+ * Sets key-value entry `key` of `ns` to expire `ttl_ms` from now, or, with `ttl_ms` 0,
+ * clears its expiry. Its value and tags stay.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no such entry, or it has expired already),
+ *         CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (`ns`, or an empty or too
+ *         long key), CAIRN_ERR_INVALID_ARGUMENT, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is
+ *         written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `key` valid for reads of `key_len` bytes; `ns` NUL-terminated.
+ */
+int32_t cairn_kv_set_expiry(struct cairn_db_t *db, const char *ns, const void *key, size_t key_len, uint64_t ttl_ms);
+
+/**
+ * cairn_kv_get() that also reports the entry's expiry and tags.
+ *
+ * @param meta  receives the expiry and tags on success; may be NULL.
+ * @retval as cairn_kv_get() (an expired entry is CAIRN_ERR_NOT_FOUND); `*meta` is written
+ *         only on CAIRN_OK.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_kv_get(); `meta` NULL or valid for a write.
+ */
+int32_t cairn_kv_get_entry(struct cairn_db_t *db, const char *ns, const void *key, size_t key_len, void *buf, size_t cap, size_t *len, struct cairn_kv_meta_t *meta);
+
+/**
+ * Physically removes up to `budget` expired items (documents with their index and tag
+ * entries, key-value entries), earliest expiry first, in one atomic commit. Reads hide expired
+ * items already; sweeping reclaims their space (call it from a maintenance task). A sweep
+ * that would outgrow one commit removes fewer and reports `more`.
+ *
+ * @param removed  receives how many items were removed; may be NULL.
+ * @param more     receives whether expired items remain (call again); may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_TXN_TOO_LARGE (a single item does not fit one
+ *         commit), CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `removed` and `more` NULL or valid for a write.
+ */
+int32_t cairn_sweep(struct cairn_db_t *db, uint32_t budget, uint64_t *removed, bool *more);
+
+/**
+ * Moves database time forward to `wall` (wall time learned later, from the network or an
+ * RTC), if it is ahead. Time never goes backwards: a `wall` behind the database time is
+ * ignored, and times already stamped never change. Nothing is written.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live.
+ */
+int32_t cairn_set_time(struct cairn_db_t *db, uint64_t wall);
+
+/**
+ * Stores the current database time (what `_ts` stamps and expiries use) in `*now`: never lower
+ * than any time issued before, in this session or an earlier one. May commit the persisted
+ * time mark (at most once per minute of database time, and once after each open).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `now`), CAIRN_ERR_IO, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `now` valid for a write.
+ */
+int32_t cairn_now(struct cairn_db_t *db, uint64_t *now);
+
+/**
+ * cairn_doc_insert_with() inside a transaction.
+ *
+ * @retval as cairn_txn_doc_insert(), plus the option errors of cairn_doc_insert_with(): a
+ *         failed call changes nothing and the transaction goes on.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_doc_insert_with(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_doc_insert_with(struct cairn_txn_t *txn, const char *coll, const char *json, const struct cairn_write_opts_t *opts, uint64_t *id);
+
+/**
+ * cairn_kv_put_with() inside a transaction.
+ *
+ * @retval as cairn_txn_kv_put(), plus the option errors of cairn_doc_insert_with(): a failed
+ *         call changes nothing and the transaction goes on.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_put_with(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_put_with(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len, const void *value, size_t value_len, const struct cairn_write_opts_t *opts);
+
+/**
+ * cairn_doc_set_expiry() inside a transaction (it sees the transaction's own writes).
+ *
+ * @retval as cairn_doc_set_expiry(), plus the transaction errors of cairn_txn_doc_insert(): a
+ *         failed call changes nothing and the transaction goes on.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_doc_set_expiry(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_doc_set_expiry(struct cairn_txn_t *txn, const char *coll, uint64_t id, uint64_t ttl_ms);
+
+/**
+ * cairn_kv_set_expiry() inside a transaction.
+ *
+ * @retval as cairn_kv_set_expiry(), plus the transaction errors of cairn_txn_doc_insert(): a
+ *         failed call changes nothing and the transaction goes on.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_set_expiry(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_set_expiry(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len, uint64_t ttl_ms);
+
+/**
+ * cairn_kv_get_entry() inside a transaction: sees its own writes.
+ *
+ * @retval as cairn_kv_get_entry(), plus the transaction errors of cairn_txn_doc_get().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * As cairn_kv_get_entry(), with `txn` as for cairn_txn_commit().
+ */
+int32_t cairn_txn_kv_get_entry(struct cairn_txn_t *txn, const char *ns, const void *key, size_t key_len, void *buf, size_t cap, size_t *len, struct cairn_kv_meta_t *meta);
+
+/**
+ * Stores the transaction's time in `*now`: read at its first use and then fixed, so every
+ * stamp and expiry judgement of the transaction uses the same time.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_TXN_TOO_LARGE (no room for the time mark), and
+ *         the transaction errors of cairn_txn_doc_get(). The transaction goes on after any
+ *         error.
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * `txn` as for cairn_txn_commit(); `now` valid for a write.
+ */
+int32_t cairn_txn_now(struct cairn_txn_t *txn, uint64_t *now);
+
+/**
+ * Streams the documents of `coll` that carry the tags asked for to `cb` as JSON text.
+ * ::CAIRN_TAGS_ALL gives them in `_id` order; ::CAIRN_TAGS_ANY in `_id` order tag by tag,
+ * each document once.
+ *
+ * @param mode    ::CAIRN_TAGS_ALL or ::CAIRN_TAGS_ANY.
+ * @param tags    `n_tags` strings, or with `n_tags` 0 a NULL-terminated array: 1 to
+ *                ::CAIRN_MAX_TAGS valid tags (repeats are ignored).
+ * @param cb      called once per document (required); return values as for ::cairn_find_fn.
+ * @retval CAIRN_OK (also for a missing collection), a negative value returned by `cb`,
+ *         CAIRN_ERR_NULL (`db`, `coll`, `tags`, `cb`, a NULL tag among `n_tags`),
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_ARGUMENT (an unknown `mode`; no tag, more than
+ *         ::CAIRN_MAX_TAGS or an invalid one), CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`), CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated; `tags` as documented; `cb` must not unwind.
+ */
+int32_t cairn_find_tagged(struct cairn_db_t *db, const char *coll, int32_t mode, const char *const *tags, size_t n_tags, cairn_find_fn cb, void *ctx);
+
+/**
+ * cairn_find_tagged() with each document as a handle lent for the call (read it with the
+ * cairn_doc_get_* accessors; cairn_doc_dup() keeps it).
+ *
+ * @retval as cairn_find_tagged().
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_find_tagged().
+ */
+int32_t cairn_find_tagged_docs(struct cairn_db_t *db, const char *coll, int32_t mode, const char *const *tags, size_t n_tags, cairn_find_doc_fn cb, void *ctx);
+
+/**
+ * Calls `cb` with each key of namespace `ns` whose entry carries the tags asked for (key
+ * order, per tag for ::CAIRN_TAGS_ANY, each key once).
+ *
+ * @param cb  called once per key (required); the key is valid during the call only; return
+ *            values as for ::cairn_find_fn.
+ * @retval as cairn_find_tagged() (a missing namespace has no keys).
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * As cairn_find_tagged().
+ */
+int32_t cairn_kv_keys_tagged(struct cairn_db_t *db, const char *ns, int32_t mode, const char *const *tags, size_t n_tags, cairn_kv_key_fn cb, void *ctx);
+
+/**
+ * Calls `cb` with each tag used in `coll` and how many live documents carry it, in tag byte
+ * order (a missing collection has none).
+ *
+ * @retval CAIRN_OK, a negative value returned by `cb`, CAIRN_ERR_NULL (`db`, `coll`, `cb`),
+ *         CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
+ *         CAIRN_ERR_BUSY (also when `cb` calls into `db`), CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `coll` NUL-terminated; `cb` must not unwind.
+ */
+int32_t cairn_tag_counts(struct cairn_db_t *db, const char *coll, cairn_tag_count_fn cb, void *ctx);
+
+/**
+ * Calls `cb` with each tag used in namespace `ns` and how many live entries carry it, in tag
+ * byte order.
+ *
+ * @retval as cairn_tag_counts().
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `ns` NUL-terminated; `cb` must not unwind.
+ */
+int32_t cairn_kv_tag_counts(struct cairn_db_t *db, const char *ns, cairn_tag_count_fn cb, void *ctx);
+
+/**
+ * Inserts every document of a JSON array (`[{...},{...}]`) into `coll` in one commit, in
+ * order, and reports their new `_id`s. In a capped collection a later document of the batch
+ * may evict an earlier one.
+ *
+ * @param json   a JSON array of objects (NUL-terminated); `[]` inserts nothing.
+ * @param ids    receives the `_id`s in array order, `cap` of them at most; may be NULL (no
+ *               ids wanted, any number of documents).
+ * @param cap    the room in `ids`.
+ * @param count  receives the number of documents in the array, also on
+ *               CAIRN_ERR_BUFFER_TOO_SMALL; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_BUFFER_TOO_SMALL (more documents than `cap`: nothing was
+ *         inserted), CAIRN_ERR_NULL (`db`, `coll`, `json`), CAIRN_ERR_UTF8, CAIRN_ERR_JSON,
+ *         CAIRN_ERR_INVALID_ARGUMENT (not an array, or an element not an object),
+ *         CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TOO_LARGE, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_UNIQUE,
+ *         CAIRN_ERR_SCHEMA_VIOLATION, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_NO_SPACE,
+ *         CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is
+ *         written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * Strings NUL-terminated; `ids` NULL or valid for writes of `cap` ids; `count` NULL or valid
+ * for a write.
+ */
+int32_t cairn_insert_many(struct cairn_db_t *db, const char *coll, const char *json, uint64_t *ids, size_t cap, size_t *count);
+
+/**
+ * Deletes the documents of `coll` with these `_id`s in one commit (missing ones are skipped).
+ *
+ * @param ids      `n` ids; may be NULL when `n` is 0.
+ * @param deleted  receives how many of them existed; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `coll`, `ids` with `n` > 0), CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is
+ *         written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `ids` valid for reads of `n` ids; `deleted` NULL or valid for a write.
+ */
+int32_t cairn_delete_ids(struct cairn_db_t *db, const char *coll, const uint64_t *ids, size_t n, uint64_t *deleted);
+
+/**
+ * Stores every pair of `pairs` in namespace `ns` (created if needed) in one commit; a key
+ * given twice keeps its last value. The entries have no expiry and no tags.
+ *
+ * @param pairs  `n` pairs; may be NULL when `n` is 0.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `ns`, `pairs` with `n` > 0, a key or value pointer
+ *         with a nonzero length), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (`ns`, or an empty
+ *         or too long key), CAIRN_ERR_TOO_LARGE (a value), CAIRN_ERR_TXN_TOO_LARGE,
+ *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `pairs` valid for reads of `n` pairs, each valid for its lengths.
+ */
+int32_t cairn_kv_put_many(struct cairn_db_t *db, const char *ns, const struct cairn_kv_pair_t *pairs, size_t n);
+
+/**
+ * Deletes these keys from namespace `ns` in one commit (missing ones are skipped).
+ *
+ * @param keys     `n` keys; may be NULL when `n` is 0.
+ * @param deleted  receives how many of them existed; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (`ns`, or an empty
+ *         or too long key), CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO,
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is
+ *         written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `keys` valid for reads of `n` keys, each valid for its length; `deleted` NULL or valid for
+ * a write.
+ */
+int32_t cairn_kv_delete_many(struct cairn_db_t *db, const char *ns, const struct cairn_kv_key_t *keys, size_t n, uint64_t *deleted);
+
+/**
+ * Creates an empty collection that keeps at most `max_docs` documents and `max_bytes` stored
+ * bytes (0: no cap of that kind; both 0: an ordinary collection). An insert past a cap evicts
+ * the oldest documents (lowest `_id`) in the same commit; a single document larger than
+ * `max_bytes` is refused with CAIRN_ERR_TOO_LARGE.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_EXISTS, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_NULL, CAIRN_ERR_UTF8,
+ *         CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `db` NULL or live; `name` NULL or NUL-terminated.
+ */
+int32_t cairn_coll_create_capped(struct cairn_db_t *db, const char *name, uint64_t max_docs, uint64_t max_bytes);
+
+/**
+ * Fills `*stats` with the totals and caps of collection `name`, read from its metadata (no
+ * scan).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no such collection), CAIRN_ERR_NULL (`db`, `name`,
+ *         `stats`), CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_CORRUPT, CAIRN_ERR_IO,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `name` NUL-terminated; `stats` valid for a write.
+ */
+int32_t cairn_coll_stats(struct cairn_db_t *db, const char *name, struct cairn_coll_stats_t *stats);
+
+/**
+ * Appends an event to the event log in its own commit (the oldest events are evicted past
+ * the log's capacity, 64 events). Use codes of your own from 1000 up; `CAIRN_EVENT_*` are the
+ * library's.
+ *
+ * @param level  ::CAIRN_LOG_ERROR, ::CAIRN_LOG_WARN, ::CAIRN_LOG_INFO or ::CAIRN_LOG_DEBUG.
+ * @param msg    NUL-terminated UTF-8; cut to ::CAIRN_MAX_EVENT_MSG bytes.
+ * @retval CAIRN_OK, CAIRN_ERR_INVALID_ARGUMENT (another `level`), CAIRN_ERR_NULL (`db`,
+ *         `msg`), CAIRN_ERR_UTF8, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_BUSY,
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written on error.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `msg` NUL-terminated.
+ */
+int32_t cairn_log_event(struct cairn_db_t *db, int32_t level, uint32_t code, const char *msg);
+
+/**
+ * cairn_log_event() inside a transaction: the event commits (or not) with the writes it
+ * records. Unlike every other transaction call, a database error here aborts the transaction
+ * (the first event may have created the log before the failure).
+ *
+ * @retval CAIRN_OK; CAIRN_ERR_INVALID_ARGUMENT, CAIRN_ERR_NULL and CAIRN_ERR_UTF8 leave the
+ *         transaction going; CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT abort
+ *         it (later calls return CAIRN_ERR_TXN_ABORTED). Transaction errors as
+ *         cairn_txn_doc_insert().
+ *
+ * Thread safety: the transaction's task only (see cairn_txn_begin()).
+ *
+ * # Safety
+ * `txn` as for cairn_txn_commit(); `msg` NUL-terminated.
+ */
+int32_t cairn_txn_log_event(struct cairn_txn_t *txn, int32_t level, uint32_t code, const char *msg);
+
+/**
+ * Calls `cb` with the newest events at `min_level` or more severe, newest first, at most
+ * `limit` of them (RAM: at most `limit` events). The log is also a collection, `_events`,
+ * readable with cairn_find() (`{"level":..,"code":..,"msg":..}` with its core levels 0-3).
+ *
+ * @param min_level  ::CAIRN_LOG_ERROR (errors only) to ::CAIRN_LOG_DEBUG (everything).
+ * @retval CAIRN_OK, a negative value returned by `cb`, CAIRN_ERR_NULL (`db`, `cb`),
+ *         CAIRN_ERR_INVALID_ARGUMENT (another `min_level`), CAIRN_ERR_NO_MEMORY,
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY (also when `cb` calls into `db`),
+ *         CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `cb` must not unwind.
+ */
+int32_t cairn_events(struct cairn_db_t *db, int32_t min_level, uint32_t limit, cairn_event_fn cb, void *ctx);
+
+/**
+ * Writes a full backup (every live record, one consistent state) to `to`, and makes it the
+ * base of the next cairn_backup_incremental(). Logs a ::CAIRN_EVENT_BACKUP event.
+ *
+ * @param key   NULL: the database's key; else a separate raw key or a passphrase.
+ * @param to    a writer callback or a partition (::cairn_stream_t).
+ * @param info  receives what the stream holds; may be NULL.
+ * @retval CAIRN_OK; a negative value returned by the writer (the backup stopped: discard
+ *         what was written); CAIRN_ERR_IO (the writer returned a positive value, or the
+ *         partition's flash failed); CAIRN_ERR_NO_SPACE (the partition is too small, or the
+ *         database's flash is full); CAIRN_ERR_NULL (`db`, `to`, its callback);
+ *         CAIRN_ERR_INVALID_ARGUMENT (a stream with both a callback and a device, a partition
+ *         off its device or an unusable device config, a key with both `raw` and
+ *         `passphrase`, a passphrase without salt or `random`); CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. A failed backup leaves the
+ *         last backup as it was (the next incremental still continues it). The writer's own
+ *         calls into `db` get CAIRN_ERR_BUSY.
+ *
+ * Thread safety: holds the handle's platform lock for the whole backup (other tasks wait,
+ * up to their lock timeout); the writer runs on the calling task. Without a lock, calls on
+ * one handle must not overlap.
+ *
+ * # Safety
+ * `key` NULL or valid; `to` valid, its callbacks and device usable for the call; `info` NULL
+ * or valid for a write.
+ */
+int32_t cairn_backup_full(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_stream_t *to, struct cairn_backup_info_t *info);
+
+/**
+ * Writes an incremental backup to `to`: every change (deletions included) since the last
+ * backup this database took, full or incremental. Restore it after that one
+ * (cairn_restore()). Logs a ::CAIRN_EVENT_BACKUP event.
+ *
+ * @retval as cairn_backup_full(), plus CAIRN_ERR_BACKUP_CHAIN: no backup was taken yet, or
+ *         history since it is no longer complete (a restore or a repair came between): take a
+ *         full backup.
+ *
+ * Thread safety: as cairn_backup_full().
+ *
+ * # Safety
+ * As cairn_backup_full().
+ */
+int32_t cairn_backup_incremental(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_stream_t *to, struct cairn_backup_info_t *info);
+
+/**
+ * Reads a backup stream from `from` to its end and verifies all of it (every chunk
+ * authenticated, the trailer's counts checked) without restoring anything.
+ *
+ * @param key   as for writing it (the database's key when NULL).
+ * @param from  a reader callback or a partition (::cairn_stream_t).
+ * @param info  receives what the stream holds; may be NULL.
+ * @retval CAIRN_OK; CAIRN_ERR_BAD_BACKUP (tampered, truncated, not a backup, or a
+ *         passphrase stream asking for more iterations than `key` allows);
+ *         CAIRN_ERR_WRONG_KEY; CAIRN_ERR_KEY_MISMATCH (a plain stream read with a key, or the
+ *         reverse); a negative value returned by the reader; CAIRN_ERR_IO; CAIRN_ERR_NULL;
+ *         CAIRN_ERR_INVALID_ARGUMENT (as for cairn_backup_full()); CAIRN_ERR_NO_MEMORY;
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL. Nothing is written. The
+ *         reader's own calls into `db` get CAIRN_ERR_BUSY.
+ *
+ * Thread safety: holds the handle's platform lock for the call (it needs the database's
+ * key); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `key` NULL or valid; `from` valid, its callbacks and device usable for the call; `info`
+ * NULL or valid for a write.
+ */
+int32_t cairn_backup_verify(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_stream_t *from, struct cairn_backup_info_t *info);
+
+/**
+ * Replaces the whole database by the state a backup chain describes: `chain[0]` a full
+ * backup, each next one an incremental continuing the one before (at most 16 streams).
+ * Atomic: every stream is read and verified to its end while the new state is written
+ * beside the old one, then one root write switches; a power cut or any error before leaves
+ * the database exactly as it was. The restored database continues the chain: its next
+ * incremental follows the chain's last backup. Logs a ::CAIRN_EVENT_RESTORE event.
+ *
+ * @param key     the key of every stream of the chain.
+ * @param chain   `n` streams (reader callbacks or partitions), in chain order.
+ * @param report  receives what was applied; may be NULL.
+ * @retval CAIRN_OK; CAIRN_ERR_BACKUP_CHAIN (the first is not a full backup, or one does not
+ *         continue the one before: reordered, missing, or of another database);
+ *         CAIRN_ERR_BAD_BACKUP; CAIRN_ERR_WRONG_KEY; CAIRN_ERR_KEY_MISMATCH; a negative value
+ *         returned by a reader; CAIRN_ERR_IO; CAIRN_ERR_NO_SPACE (the flash cannot hold the
+ *         old and the new state side by side); CAIRN_ERR_NULL (`db`, `chain`, a stream's
+ *         callback); CAIRN_ERR_INVALID_ARGUMENT (`n` 0 or above 16, and as for
+ *         cairn_backup_full()); CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call; without a lock, calls on one
+ * handle must not overlap.
+ *
+ * # Safety
+ * `key` NULL or valid; `chain` valid for reads of `n` streams, each as for
+ * cairn_backup_verify(); `report` NULL or valid for a write.
+ */
+int32_t cairn_restore(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_stream_t *chain, size_t n, struct cairn_restore_report_t *report);
+
+/**
+ * Fills `*last` with the last backup this database took (or was restored from): what the
+ * next cairn_backup_incremental() continues.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (no backup yet), CAIRN_ERR_NULL (`db`, `last`),
+ *         CAIRN_ERR_CORRUPT, CAIRN_ERR_IO, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `last` valid for a write.
+ */
+int32_t cairn_last_backup(struct cairn_db_t *db, struct cairn_last_backup_t *last);
+
+/**
+ * Opens the database on `cfg` (as cairn_open()) even when its write-ahead log holds frames
+ * that fail authentication: they, and the frames after them, are dropped instead of failing
+ * the open (counted by cairn_repair()). Follow with cairn_repair(). Nothing else differs
+ * from cairn_open(): a database that needs no repair opens as usual.
+ *
+ * @retval as cairn_open().
+ *
+ * Thread safety: the device must not be in use by another handle.
+ *
+ * # Safety
+ * As cairn_open().
+ */
+int32_t cairn_open_for_repair(struct cairn_db_t **db, const struct cairn_config_t *cfg, const struct cairn_key_t *key);
+
+/**
+ * Walks the whole database and fills `*report` with every inconsistency found: every segment
+ * page authenticated, every document decoded and its index entries looked up, every index
+ * entry traced back to its document. A damaged page is counted, not fatal. RAM stays at one
+ * scan batch and one document. Writes nothing, except a ::CAIRN_EVENT_CORRUPTION event when
+ * it finds a problem.
+ *
+ * @retval CAIRN_OK (whatever was found: see `report->clean`), CAIRN_ERR_NULL (`db`,
+ *         `report`), CAIRN_ERR_IO, CAIRN_ERR_CORRUPT (a structure the walk needs is
+ *         unreadable), CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the whole walk (other tasks wait, up
+ * to their lock timeout); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `report` valid for a write.
+ */
+int32_t cairn_check(struct cairn_db_t *db, struct cairn_check_report_t *report);
+
+/**
+ * Brings the database back to a consistent state: leaves out segment pages that fail
+ * authentication (their entries are lost, and counted), removes documents that do not
+ * decode, recounts every collection, rebuilds every index, then compacts. Each step is
+ * crash-safe; a cut repair can simply be run again. Breaks the incremental backup chain
+ * (take a full backup after it). Logs a ::CAIRN_EVENT_REPAIR event.
+ *
+ * @param report  receives what was done; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT (what
+ *         repair cannot get past: the catalog itself), CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the whole repair; without a lock,
+ * calls on one handle must not overlap.
+ *
+ * # Safety
+ * `report` NULL or valid for a write.
+ */
+int32_t cairn_repair(struct cairn_db_t *db, struct cairn_repair_report_t *report);
+
+/**
+ * One bounded step of compaction (one merge of segments), for a background task that calls
+ * it until `*more` is false; cairn_compact() does every step at once.
+ *
+ * @param more  receives whether another step would merge more; may be NULL.
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the step only, so other tasks' calls
+ * run between steps; without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `more` NULL or valid for a write.
+ */
+int32_t cairn_compact_step(struct cairn_db_t *db, bool *more);
+
+/**
+ * Stores the deletions waiting to be reclaimed, as a percentage of stored entries (an
+ * estimate: compact when it grows; a full merge runs by itself past a threshold), in
+ * `*percent`.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `percent`), CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `percent` valid for a write.
+ */
+int32_t cairn_garbage_percent(struct cairn_db_t *db, uint32_t *percent);
+
+/**
+ * Fills `*stats` with the full statistics report: the store's counters, space, wear,
+ * operation counters and latencies, the last backup, expired items removed and corruption
+ * events. Counting used blocks walks the file system's metadata (reads only).
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL (`db`, `stats`), CAIRN_ERR_IO, CAIRN_ERR_CORRUPT,
+ *         CAIRN_ERR_FS, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT, CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call (CAIRN_ERR_TIMEOUT when it
+ * is not free in time; see ::cairn_db_t); without a lock, calls on one handle must not overlap.
+ *
+ * # Safety
+ * `stats` valid for a write.
+ */
+int32_t cairn_statistics(struct cairn_db_t *db, struct cairn_statistics_t *stats);
 
 #if !defined(CAIRN_BARE_METAL)
 /**

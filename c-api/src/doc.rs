@@ -61,6 +61,11 @@ unsafe fn lookup<'a>(doc: *const cairn_doc_t, path: *const c_char) -> R<&'a Valu
     value::get_path(&doc.v, path).ok_or(CAIRN_ERR_NOT_FOUND)
 }
 
+/// `v` as a document to lend to a callback for one call.
+pub(crate) fn lend(v: Value) -> cairn_doc_t {
+    cairn_doc_t { v }
+}
+
 /// Boxes `v` as an owned document for the caller.
 ///
 /// # Safety

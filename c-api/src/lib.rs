@@ -39,11 +39,13 @@
 //! The core's `Txn` borrows its `Database`, so a C transaction, which spans many calls, lives
 //! inside the handle (`txn.rs`): one per handle, holding one lock level from
 //! [`cairn_txn_begin`] to its commit or rollback, so other tasks wait for it instead of
-//! seeing half of it. An error of the database inside a transaction aborts it (its write set
-//! is dropped at once): the core's operations may stage part of their writes before failing,
-//! and nothing half-done may ever be committed. [`cairn_close`] discards an open transaction.
-//! When the core gains a shared-handle lock of its own, this seam moves into it unchanged for
-//! C callers.
+//! seeing half of it. Every transaction call of the core is all or nothing (a failed call
+//! undoes its own staged writes), so an error inside a transaction leaves it going; only
+//! cairn_txn_log_event(), which is not a unit in the core, aborts it on a database error
+//! (see `txn.rs`). [`cairn_close`] discards an open transaction. The core's own shared handle
+//! (`cairndb::shared`, which lets other tasks read while a transaction is open) needs a clock,
+//! a sleep and task identities from the platform; the C layer keeps the simpler rule of the
+//! lock held from begin to end until its config carries those.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
@@ -184,8 +186,9 @@ pub const CAIRN_ERR_INTERNAL: i32 = -34;
 /// A typed accessor found a value of another type at the path (cairn_doc_get_i64() on a
 /// string, ...).
 pub const CAIRN_ERR_TYPE: i32 = -35;
-/// The transaction was aborted by an earlier error inside it: nothing of it will be
-/// committed; end it with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
+/// The transaction was aborted by an earlier error inside it (a failed cairn_txn_log_event():
+/// every other transaction call is all or nothing): nothing of it will be committed; end it
+/// with cairn_txn_rollback() (or cairn_txn_commit(), which also ends it).
 pub const CAIRN_ERR_TXN_ABORTED: i32 = -36;
 
 /// Return code of a flash callback for a bad block (littlefs's `LFS_ERR_CORRUPT`): the data is
@@ -206,8 +209,11 @@ pub const CAIRN_DEFAULT_LOCK_TIMEOUT_MS: u32 = 5000;
 pub const CAIRN_LOG_ERROR: i32 = 1;
 /// A warning (nothing failed): an open transaction discarded by cairn_close().
 pub const CAIRN_LOG_WARN: i32 = 2;
-/// Informational: open, format, rekey, compact and close of a handle.
+/// Informational: open, format, rekey, compact, restore, repair and close of a handle.
 pub const CAIRN_LOG_INFO: i32 = 3;
+/// Debugging detail: an event-log level only (cairn_log_event()); the log callback never
+/// receives it.
+pub const CAIRN_LOG_DEBUG: i32 = 4;
 
 /// Length of a raw key in bytes.
 pub const CAIRN_KEY_LEN: u32 = 32;
@@ -407,13 +413,18 @@ pub struct cairn_config_t {
     pub max_value_len: u32,
     /// Most documents a find keeps in RAM to sort when no index gives the order. 0: 64.
     pub max_sort_docs: u32,
-    /// Optional clock for `_ts`. NULL: `_ts` stays 0.
+    /// Optional clock: database time for `_ts` stamps, expiries (TTL) and operation latencies
+    /// (milliseconds suggested; it may restart at each boot: database time never goes back).
+    /// NULL: the time stands still within a boot (see cairn_set_time()).
     pub now_ms: cairn_now_fn,
     /// Optional random source; required to create a database (or rekey) with a passphrase,
-    /// for the salt.
+    /// for the salt, and to write a passphrase backup without a salt of its own. Also the
+    /// source of the database identity and backup ids (without it they are derived from the
+    /// database's state; a failing call leaves zeros, the ids then rest on sequence numbers
+    /// and time).
     pub random: cairn_random_fn,
     /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-    /// rekey, compact and close log at ::CAIRN_LOG_INFO.
+    /// rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
     pub log: cairn_log_fn,
     /// Optional platform lock (version 2): set `lock` and `unlock` together (one without the
     /// other is ::CAIRN_ERR_INVALID_ARGUMENT) to share one handle between tasks. NULL: no
@@ -980,15 +991,17 @@ fn core_config(c: &cairn_config_t) -> R<Config> {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Open,
     Format,
     OpenOrFormat,
+    /// Open, dropping WAL frames that fail authentication (cairn_open_for_repair()).
+    Repair,
 }
 
 /// # Safety
 /// The contract of cairn_open().
-unsafe fn open_impl(
+pub(crate) unsafe fn open_impl(
     out: *mut *mut cairn_db_t,
     cfg: *const cairn_config_t,
     key: *const cairn_key_t,
@@ -1009,6 +1022,7 @@ unsafe fn open_impl(
         Mode::Open => "cairn_open",
         Mode::Format => "cairn_format",
         Mode::OpenOrFormat => "cairn_open_or_format",
+        Mode::Repair => "cairn_open_for_repair",
     };
     let mut formatted = mode == Mode::Format;
     let code = guard(|| {
@@ -1044,6 +1058,8 @@ unsafe fn open_impl(
         };
         let mut db = match mode {
             Mode::Format => format(new_dev()?)?,
+            Mode::Repair => Database::open_for_repair(new_dev()?, &config, &spec.key([0; 16]))
+                .map_err(|(e, _)| db_err(e))?,
             Mode::Open | Mode::OpenOrFormat => {
                 match Database::open(new_dev()?, &config, &spec.key([0; 16])) {
                     Ok(db) => db,
@@ -1059,6 +1075,17 @@ unsafe fn open_impl(
             let ctx = ClockCtx(c.ctx);
             // SAFETY: the config's contract for `now_ms`.
             db.set_clock(Box::new(move || unsafe { now(ctx.ptr()) }));
+        }
+        if let Some(random) = c.random {
+            let ctx = ClockCtx(c.ctx);
+            db.set_random(Box::new(move |buf: &mut [u8]| {
+                // SAFETY: the config's contract for `random`; `buf` is valid for its length.
+                if unsafe { random(ctx.ptr(), buf.as_mut_ptr(), buf.len()) } != 0 {
+                    // The core cannot fail here: the identity then rests on the other
+                    // inputs of the backup id (sequence numbers, time).
+                    buf.fill(0);
+                }
+            }));
         }
         let handle = Box::into_raw(Box::new(cairn_db_t {
             state: RefCell::new(State::new(db)),
@@ -2261,6 +2288,18 @@ mod doc;
 pub use doc::*;
 mod coll;
 pub use coll::*;
+mod expiry;
+pub use expiry::*;
+mod tags;
+pub use tags::*;
+mod batch;
+pub use batch::*;
+mod capped;
+pub use capped::*;
+mod backups;
+pub use backups::*;
+mod maint;
+pub use maint::*;
 #[cfg(not(target_os = "none"))]
 mod file;
 #[cfg(not(target_os = "none"))]

@@ -6,23 +6,24 @@
 //! end, so other tasks wait (bounded by the lock timeout) instead of seeing half a transaction;
 //! the task that holds it gets ::CAIRN_ERR_BUSY from calls on the handle itself.
 //!
-//! Nothing half-done is ever committed. The core's write operations are not atomic one by one
-//! inside a transaction (an insert may have staged index entries before its unique check
-//! fails), so an error the database reports from a write aborts the whole transaction: its
-//! staged writes are dropped at once, later calls on it return ::CAIRN_ERR_TXN_ABORTED, and
-//! only ending it is left. Errors found before the database is asked (NULL, UTF-8, JSON, a
-//! non-object, nesting, key and value sizes, a missing document for replace/patch, a malformed
-//! patch) leave the transaction as it was.
+//! Nothing half-done is ever committed. Every transaction call of the core used here is all or
+//! nothing: a call that fails undoes its own partial writes (an insert whose unique check fails
+//! after it staged index entries leaves none behind), so a failed call leaves the transaction
+//! as it was and the caller may go on and commit. The one call that is not a unit in the core,
+//! cairn_txn_log_event() (it may create the event log before its insert fails), still aborts
+//! the transaction on a database error: its staged writes are dropped at once, later calls on
+//! it return ::CAIRN_ERR_TXN_ABORTED, and only ending it is left.
 
 use super::*;
 use cairndb::query::{Filter, Limits};
 
 /// The open transaction of `txn`'s handle, for one call, under the platform lock. `f` sets
-/// its `bool` when the database failed a write: the transaction is then aborted.
+/// its `bool` when a call that is not all or nothing in the core failed after it may have
+/// staged writes: the transaction is then aborted.
 ///
 /// # Safety
 /// `txn` is NULL or a transaction handle of a live database handle.
-unsafe fn with_txn(
+pub(crate) unsafe fn with_txn(
     txn: *const cairn_txn_t,
     func: &str,
     f: impl FnOnce(&mut Txn<'static, CallbackDevice>, &Config, &mut bool) -> R<()>,
@@ -53,29 +54,23 @@ unsafe fn txn_handle<'a>(txn: *const cairn_txn_t) -> Option<&'a cairn_db_t> {
     unsafe { txn.as_ref().and_then(|t| t.db.as_ref()) }
 }
 
-/// An error of the database on a write: aborts the transaction.
-fn fatal(abort: &mut bool) -> impl FnOnce(Error) -> i32 + '_ {
+/// An error of the database from a call that may leave part of its writes staged: aborts the
+/// transaction.
+pub(crate) fn fatal(abort: &mut bool) -> impl FnOnce(Error) -> i32 + '_ {
     move |e| {
         *abort = true;
         db_err(e)
     }
 }
 
-/// A document argument: a JSON object within the nesting limit (checked here, so that these
-/// mistakes do not abort the transaction).
+/// A document argument: JSON text (the core checks that it is an object within the nesting
+/// limit).
 ///
 /// # Safety
 /// `p` as for [`text`].
-unsafe fn doc_arg(cfg: &Config, p: *const c_char) -> R<Value> {
+pub(crate) unsafe fn doc_arg(cfg: &Config, p: *const c_char) -> R<Value> {
     // SAFETY: forwarded contract.
-    let v = unsafe { json_arg(cfg, p)? };
-    if v.as_map().is_none() {
-        return Err(CAIRN_ERR_INVALID_ARGUMENT);
-    }
-    if v.depth() > cfg.max_depth {
-        return Err(CAIRN_ERR_TOO_DEEP);
-    }
-    Ok(v)
+    unsafe { json_arg(cfg, p) }
 }
 
 /// Query limits as the core derives them from the configuration.
@@ -183,7 +178,8 @@ unsafe fn end_txn(txn: *mut cairn_txn_t, func: &str, commit: bool) -> i32 {
 /// of them are there or none) and ends it, releasing the platform lock it held.
 ///
 /// @retval CAIRN_OK                committed and ended.
-/// @retval CAIRN_ERR_TXN_ABORTED   an earlier error aborted it: nothing was written; ended.
+/// @retval CAIRN_ERR_TXN_ABORTED   an earlier failed cairn_txn_log_event() aborted it: nothing
+///         was written; ended.
 /// @retval CAIRN_ERR_NO_SPACE, CAIRN_ERR_IO, CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_FS  the commit
 ///         failed: nothing was written; ended.
 /// @retval CAIRN_ERR_INTERNAL      the handle is poisoned: nothing was written; ended.
@@ -224,11 +220,13 @@ pub unsafe extern "C" fn cairn_txn_rollback(txn: *mut cairn_txn_t) -> i32 {
 /// written at commit.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_JSON, CAIRN_ERR_INVALID_ARGUMENT
-///         (not an object), CAIRN_ERR_TOO_DEEP: the transaction goes on. CAIRN_ERR_TOO_LARGE,
-///         CAIRN_ERR_INVALID_NAME, CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION,
-///         CAIRN_ERR_TXN_TOO_LARGE, CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: the transaction is
-///         aborted. CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_BUSY
-///         (from a callback), CAIRN_ERR_TIMEOUT (another task's lock), CAIRN_ERR_INTERNAL.
+///         (not an object), CAIRN_ERR_TOO_DEEP, CAIRN_ERR_TOO_LARGE, CAIRN_ERR_INVALID_NAME,
+///         CAIRN_ERR_UNIQUE, CAIRN_ERR_SCHEMA_VIOLATION, CAIRN_ERR_TXN_TOO_LARGE (the
+///         transaction cannot hold more), CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: the call changed
+///         nothing and the transaction goes on (commit what it holds, or roll it back).
+///         CAIRN_ERR_TXN_ABORTED (an earlier cairn_txn_log_event() failed),
+///         CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_BUSY (from a callback),
+///         CAIRN_ERR_TIMEOUT (another task's lock), CAIRN_ERR_INTERNAL.
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -243,10 +241,10 @@ pub unsafe extern "C" fn cairn_txn_doc_insert(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_doc_insert", |t, cfg, abort| {
+        with_txn(txn, "cairn_txn_doc_insert", |t, cfg, _| {
             let coll = text(coll)?;
             let doc = doc_arg(cfg, json)?;
-            let new_id = t.insert(coll, &doc).map_err(fatal(abort))?;
+            let new_id = t.insert(coll, &doc).map_err(db_err)?;
             set(id, new_id);
             Ok(())
         })
@@ -255,8 +253,8 @@ pub unsafe extern "C" fn cairn_txn_doc_insert(
 
 /// cairn_doc_get() inside a transaction: sees the transaction's own writes.
 ///
-/// @retval as cairn_doc_get() (reads never abort the transaction), plus
-///         CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT (ended), CAIRN_ERR_TIMEOUT.
+/// @retval as cairn_doc_get(), plus CAIRN_ERR_TXN_ABORTED, CAIRN_ERR_INVALID_ARGUMENT
+///         (ended), CAIRN_ERR_TIMEOUT. The transaction goes on after any error.
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -286,9 +284,8 @@ pub unsafe extern "C" fn cairn_txn_doc_get(
 
 /// cairn_doc_replace() inside a transaction.
 ///
-/// @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND and the argument errors of cairn_txn_doc_insert()
-///         leave the transaction going; the database's errors abort it (as for
-///         cairn_txn_doc_insert()).
+/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND and the errors of cairn_txn_doc_insert(): a failed
+///         call changes nothing and the transaction goes on.
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -303,22 +300,19 @@ pub unsafe extern "C" fn cairn_txn_doc_replace(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_doc_replace", |t, cfg, abort| {
+        with_txn(txn, "cairn_txn_doc_replace", |t, cfg, _| {
             let coll = text(coll)?;
             let doc = doc_arg(cfg, json)?;
-            if t.get(coll, id).map_err(db_err)?.is_none() {
-                return Err(CAIRN_ERR_NOT_FOUND);
-            }
-            t.replace(coll, id, &doc).map_err(fatal(abort))
+            t.replace(coll, id, &doc).map_err(db_err)
         })
     }
 }
 
 /// cairn_doc_patch() inside a transaction.
 ///
-/// @retval CAIRN_OK; CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH (the patch does not apply to
-///         the document) and the argument errors leave the transaction going; the database's
-///         errors abort it (as for cairn_txn_doc_insert()).
+/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_PATCH (the patch does not apply
+///         to the document) and the errors of cairn_txn_doc_insert(): a failed call changes
+///         nothing and the transaction goes on.
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -333,24 +327,18 @@ pub unsafe extern "C" fn cairn_txn_doc_patch(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_doc_patch", |t, cfg, abort| {
+        with_txn(txn, "cairn_txn_doc_patch", |t, cfg, _| {
             let coll = text(coll)?;
             let p = json_arg(cfg, patch)?;
-            let Some(Value::Map(mut current)) = t.get(coll, id).map_err(db_err)? else {
-                return Err(CAIRN_ERR_NOT_FOUND);
-            };
-            // A trial run on a copy: a patch that cannot apply is refused before the
-            // transaction is touched.
-            value::apply_patch(&mut current, &p, cfg.max_depth).map_err(db_err)?;
-            t.patch(coll, id, &p).map_err(fatal(abort))
+            t.patch(coll, id, &p).map_err(db_err)
         })
     }
 }
 
 /// cairn_doc_delete() inside a transaction.
 ///
-/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
-///         abort it (as for cairn_txn_doc_insert()).
+/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND and the errors of cairn_txn_doc_insert(): a failed
+///         call changes nothing and the transaction goes on.
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -364,9 +352,9 @@ pub unsafe extern "C" fn cairn_txn_doc_delete(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_doc_delete", |t, _, abort| {
+        with_txn(txn, "cairn_txn_doc_delete", |t, _, _| {
             let coll = text(coll)?;
-            match t.delete(coll, id).map_err(fatal(abort))? {
+            match t.delete(coll, id).map_err(db_err)? {
                 true => Ok(()),
                 false => Err(CAIRN_ERR_NOT_FOUND),
             }
@@ -449,10 +437,10 @@ pub unsafe extern "C" fn cairn_txn_find(
 
 /// cairn_kv_put() inside a transaction.
 ///
-/// @retval CAIRN_OK; CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (an empty or too
-///         long key), CAIRN_ERR_TOO_LARGE (value) leave the transaction going; the database's
-///         errors (CAIRN_ERR_INVALID_NAME for `ns`, CAIRN_ERR_TXN_TOO_LARGE, ...) abort it.
-///         Transaction errors as cairn_txn_doc_insert().
+/// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_UTF8, CAIRN_ERR_INVALID_NAME (`ns`, or an
+///         empty or too long key), CAIRN_ERR_TOO_LARGE (value), CAIRN_ERR_TXN_TOO_LARGE,
+///         CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: a failed call changes nothing and the transaction
+///         goes on. Transaction errors as cairn_txn_doc_insert().
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -469,25 +457,18 @@ pub unsafe extern "C" fn cairn_txn_kv_put(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_kv_put", |t, cfg, abort| {
+        with_txn(txn, "cairn_txn_kv_put", |t, _, _| {
             let ns = text(ns)?;
             let k = bytes(key, key_len)?;
             let v = bytes(value, value_len)?;
-            if k.is_empty() || k.len() > cfg.max_key_len {
-                return Err(CAIRN_ERR_INVALID_NAME);
-            }
-            if v.len() > cfg.max_value_len {
-                return Err(CAIRN_ERR_TOO_LARGE);
-            }
-            t.kv_put(ns, k, v).map_err(fatal(abort))
+            t.kv_put(ns, k, v).map_err(db_err)
         })
     }
 }
 
 /// cairn_kv_get() inside a transaction: sees its own writes.
 ///
-/// @retval as cairn_kv_get() (reads never abort the transaction), plus the transaction errors
-///         of cairn_txn_doc_get().
+/// @retval as cairn_kv_get(), plus the transaction errors of cairn_txn_doc_get().
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -519,8 +500,9 @@ pub unsafe extern "C" fn cairn_txn_kv_get(
 
 /// cairn_kv_delete() inside a transaction.
 ///
-/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND (the transaction goes on); the database's errors
-///         abort it. Transaction errors as cairn_txn_doc_insert().
+/// @retval CAIRN_OK, CAIRN_ERR_NOT_FOUND, CAIRN_ERR_INVALID_NAME, CAIRN_ERR_TXN_TOO_LARGE,
+///         CAIRN_ERR_IO, CAIRN_ERR_CORRUPT: a failed call changes nothing and the transaction
+///         goes on. Transaction errors as cairn_txn_doc_insert().
 ///
 /// Thread safety: the transaction's task only (see cairn_txn_begin()).
 ///
@@ -535,10 +517,10 @@ pub unsafe extern "C" fn cairn_txn_kv_delete(
 ) -> i32 {
     // SAFETY: the documented contract.
     unsafe {
-        with_txn(txn, "cairn_txn_kv_delete", |t, _, abort| {
+        with_txn(txn, "cairn_txn_kv_delete", |t, _, _| {
             let ns = text(ns)?;
             let k = bytes(key, key_len)?;
-            match t.kv_delete(ns, k).map_err(fatal(abort))? {
+            match t.kv_delete(ns, k).map_err(db_err)? {
                 true => Ok(()),
                 false => Err(CAIRN_ERR_NOT_FOUND),
             }

@@ -41,7 +41,21 @@ int main(void) {
         (void *)cairn_coll_drop, (void *)cairn_coll_list, (void *)cairn_ns_list,
         (void *)cairn_update_many, (void *)cairn_delete_many, (void *)cairn_distinct,
         (void *)cairn_schema_set, (void *)cairn_schema_get, (void *)cairn_schema_violation,
-        (void *)cairn_index_list, (void *)cairn_explain};
+        (void *)cairn_index_list, (void *)cairn_explain, (void *)cairn_doc_insert_with,
+        (void *)cairn_kv_put_with, (void *)cairn_doc_set_expiry, (void *)cairn_kv_set_expiry,
+        (void *)cairn_kv_get_entry, (void *)cairn_sweep, (void *)cairn_set_time,
+        (void *)cairn_now, (void *)cairn_txn_doc_insert_with, (void *)cairn_txn_kv_put_with,
+        (void *)cairn_txn_doc_set_expiry, (void *)cairn_txn_kv_set_expiry,
+        (void *)cairn_txn_kv_get_entry, (void *)cairn_txn_now, (void *)cairn_find_tagged,
+        (void *)cairn_find_tagged_docs, (void *)cairn_kv_keys_tagged, (void *)cairn_tag_counts,
+        (void *)cairn_kv_tag_counts, (void *)cairn_insert_many, (void *)cairn_delete_ids,
+        (void *)cairn_kv_put_many, (void *)cairn_kv_delete_many,
+        (void *)cairn_coll_create_capped, (void *)cairn_coll_stats, (void *)cairn_log_event,
+        (void *)cairn_txn_log_event, (void *)cairn_events, (void *)cairn_backup_full,
+        (void *)cairn_backup_incremental, (void *)cairn_backup_verify, (void *)cairn_restore,
+        (void *)cairn_last_backup, (void *)cairn_open_for_repair, (void *)cairn_check,
+        (void *)cairn_repair, (void *)cairn_compact_step, (void *)cairn_garbage_percent,
+        (void *)cairn_statistics};
     for (unsigned i = 0; i < sizeof fns / sizeof fns[0]; i++) sink = fns[i];
     return 0;
 }

@@ -1229,30 +1229,43 @@ static void test_txn(void) {
     CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
     CHECK(n == 2);
 
-    /* An error of the database inside a transaction aborts all of it. */
+    /* A failed call inside a transaction changes nothing and the transaction goes on: the
+     * core undoes the call's own staged writes (here the unique clash comes after the
+     * insert staged its document), so committing keeps exactly the calls that succeeded. */
     const char *by_k[] = {"k"};
     CHECK_RC(cairn_index_create(db, "a", "k_unique", by_k, 1, true), CAIRN_OK);
     CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
     CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":100}", NULL), CAIRN_OK);
     CHECK_RC(cairn_txn_kv_put(txn, "ns", "k2", 2, "v", 1), CAIRN_OK);
     CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":100}", NULL), CAIRN_ERR_UNIQUE);
-    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":101}", NULL), CAIRN_ERR_TXN_ABORTED);
-    CHECK_RC(cairn_txn_doc_get(txn, "a", 1, buf, sizeof buf, &len), CAIRN_ERR_TXN_ABORTED);
+    CHECK_RC(cairn_txn_doc_count(txn, "a", &n), CAIRN_OK);
+    CHECK(n == 3); /* the failed insert left no document and no count behind */
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":101}", &id), CAIRN_OK);
+    CHECK(id == 4); /* nor a used id */
+    CHECK_RC(cairn_txn_doc_replace(txn, "a", 2, "{\"k\":10}"), CAIRN_ERR_UNIQUE);
+    CHECK_RC(cairn_txn_doc_get(txn, "a", 2, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"k\":7") != NULL);
     CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_ERR_BUSY); /* still open until ended */
     CHECK(l.depth == 1);
-    CHECK_RC(cairn_txn_commit(txn), CAIRN_ERR_TXN_ABORTED);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_OK);
     CHECK(l.depth == 0);
     CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
-    CHECK(n == 2);
+    CHECK(n == 4);
+    char found[128];
+    CHECK_RC(cairn_find_count(db, "a", "{\"k\":100}", &n), CAIRN_OK);
+    CHECK(n == 1); /* one k:100, the first insert's */
     CHECK_RC(cairn_kv_exists(db, "ns", "k2", 2, &exists), CAIRN_OK);
-    CHECK(!exists);
-    /* ... and rolling an aborted transaction back is fine too. */
+    CHECK(exists);
+    CHECK_RC(cairn_doc_get(db, "a", 2, found, sizeof found, &len), CAIRN_OK);
+    CHECK(strstr(found, "\"k\":7") != NULL);
+    /* Rolling back after a failed call drops everything of the transaction. */
     CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_insert(txn, "a", "{\"k\":200}", NULL), CAIRN_OK);
     CHECK_RC(cairn_txn_doc_replace(txn, "a", 2, "{\"k\":10}"), CAIRN_ERR_UNIQUE);
     CHECK_RC(cairn_txn_rollback(txn), CAIRN_OK);
     CHECK(l.depth == 0);
-    CHECK_RC(cairn_doc_get(db, "a", 2, buf, sizeof buf, &len), CAIRN_OK);
-    CHECK(strstr(buf, "\"k\":7") != NULL);
+    CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
+    CHECK(n == 4);
 
     /* Closing with a transaction open discards it and releases the lock. */
     CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
@@ -1262,7 +1275,7 @@ static void test_txn(void) {
     CHECK(l.depth == 0);
     CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_OK);
     CHECK_RC(cairn_doc_count(db, "a", &n), CAIRN_OK);
-    CHECK(n == 2);
+    CHECK(n == 4);
     CHECK_RC(cairn_close(db), CAIRN_OK);
     pthread_mutex_destroy(&l.m);
     cairn_ram_device_free(dev);
@@ -1729,6 +1742,1311 @@ static void test_doc_handles(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Time, expiry (TTL), write options */
+
+/* A clock the test moves by hand. */
+static uint64_t clock_ms;
+static uint64_t test_clock(void *ctx) {
+    (void)ctx;
+    return clock_ms;
+}
+
+static cairn_db_t *fresh_clocked(cairn_ram_device_t **dev, cairn_config_t *cfg) {
+    cairn_db_t *db = NULL;
+    *cfg = ram_config(dev, BLOCKS);
+    cfg->now_ms = test_clock;
+    clock_ms = 1000000;
+    CHECK_RC(cairn_format(&db, cfg, NULL), CAIRN_OK);
+    return db;
+}
+
+static int64_t doc_i64(cairn_db_t *db, const char *coll, uint64_t id, const char *path) {
+    cairn_doc_t *doc = NULL;
+    int64_t v = -1;
+    CHECK_RC(cairn_doc_get_handle(db, coll, id, &doc), CAIRN_OK);
+    if (doc) CHECK_RC(cairn_doc_get_i64(doc, path, &v), CAIRN_OK);
+    cairn_doc_free(doc);
+    return v;
+}
+
+static void test_ttl_and_time(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh_clocked(&dev, &cfg);
+    const char *two[] = {"hot", "room:1"};
+    const char *terminated[] = {"cold", NULL};
+    cairn_write_opts_t opts = {60000, two, 2};
+    cairn_kv_meta_t meta;
+    char buf[256];
+    uint8_t val[16];
+    size_t len = 0;
+    uint64_t id = 0, n = 0, now = 0, removed = 99;
+    bool more = true;
+
+    /* Time starts at the clock's first reading, moves forward to wall time learned later,
+     * follows the clock from there and never goes back. */
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK(now == 1000000);
+    CHECK_RC(cairn_set_time(db, 2000000), CAIRN_OK);
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK(now == 2000000);
+    clock_ms += 100;
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK(now == 2000100);
+    CHECK_RC(cairn_set_time(db, 5), CAIRN_OK); /* behind: ignored */
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK(now == 2000100);
+    CHECK_RC(cairn_now(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_now(NULL, &now), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_set_time(NULL, 1), CAIRN_ERR_NULL);
+
+    /* Insert with a time to live and tags: _exp and _tags show them. */
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{\"t\":1}", &opts, &id), CAIRN_OK);
+    CHECK(id == 1);
+    CHECK(doc_i64(db, "r", 1, "_exp") == 2000100 + 60000);
+    CHECK(doc_i64(db, "r", 1, "_ts") == 2000100);
+    CHECK_RC(cairn_doc_get(db, "r", 1, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"_tags\":[\"hot\",\"room:1\"]") != NULL);
+    opts.ttl_ms = 1000;
+    opts.tags = terminated;
+    opts.n_tags = 0; /* NULL-terminated */
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{\"t\":2}", &opts, &id), CAIRN_OK);
+    CHECK_RC(cairn_doc_get(db, "r", id, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"_tags\":[\"cold\"]") != NULL);
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{\"t\":3}", NULL, &id), CAIRN_OK); /* plain */
+    CHECK_RC(cairn_doc_get(db, "r", id, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "_exp") == NULL && strstr(buf, "_tags") == NULL);
+    CHECK_RC(cairn_doc_count(db, "r", &n), CAIRN_OK);
+    CHECK(n == 3);
+
+    /* Option errors write nothing. */
+    const char *bad_char[] = {"a b"};
+    const char *repeated[] = {"x", "x"};
+    const char *nine[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", NULL};
+    const char *with_null[] = {"a", NULL};
+    const char *bad_utf8[] = {"\xff"};
+    cairn_write_opts_t bad = {0, bad_char, 1};
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.tags = repeated;
+    bad.n_tags = 2;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.tags = nine;
+    bad.n_tags = 0;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.n_tags = 9;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.tags = with_null;
+    bad.n_tags = 2;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_NULL);
+    bad.tags = NULL;
+    bad.n_tags = 1;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_NULL);
+    bad.tags = bad_utf8;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{}", &bad, NULL), CAIRN_ERR_UTF8);
+    bad.tags = two;
+    bad.n_tags = 2;
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{\"_tags\":[\"x\"]}", &bad, NULL),
+             CAIRN_ERR_INVALID_ARGUMENT); /* tags given both ways */
+    CHECK_RC(cairn_doc_insert_with(db, "r", "{\"t\":", &opts, NULL), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_doc_insert_with(db, "r", "[1]", &opts, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_doc_insert_with(db, "bad name", "{}", &opts, NULL), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_doc_insert_with(db, NULL, "{}", &opts, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_insert_with(db, "r", NULL, &opts, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_insert_with(NULL, "r", "{}", &opts, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_count(db, "r", &n), CAIRN_OK);
+    CHECK(n == 3);
+
+    /* Expiry: the 1 s document disappears from every read when its time comes. */
+    clock_ms += 999;
+    CHECK_RC(cairn_doc_get(db, "r", 2, buf, sizeof buf, &len), CAIRN_OK);
+    clock_ms += 1;
+    CHECK_RC(cairn_doc_get(db, "r", 2, buf, sizeof buf, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_count(db, "r", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_find_count(db, "r", "{\"t\":2}", &n), CAIRN_OK);
+    CHECK(n == 0);
+    CHECK_RC(cairn_doc_set_expiry(db, "r", 2, 5000), CAIRN_ERR_NOT_FOUND); /* too late */
+
+    /* Set and clear an expiry. */
+    CHECK_RC(cairn_doc_set_expiry(db, "r", 3, 10), CAIRN_OK);
+    CHECK(doc_i64(db, "r", 3, "_exp") == 2001100 + 10);
+    CHECK(doc_i64(db, "r", 3, "_ver") == 1); /* _ver and _ts stay */
+    CHECK_RC(cairn_doc_set_expiry(db, "r", 1, 0), CAIRN_OK); /* 0 clears */
+    CHECK_RC(cairn_doc_get(db, "r", 1, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "_exp") == NULL);
+    CHECK_RC(cairn_doc_set_expiry(db, "r", 99, 10), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_set_expiry(db, "nope", 1, 10), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_set_expiry(db, "bad name", 1, 10), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_doc_set_expiry(db, NULL, 1, 10), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_set_expiry(db, "r", 1, UINT64_MAX), CAIRN_ERR_INVALID_ARGUMENT);
+    clock_ms += 10;
+    CHECK_RC(cairn_doc_count(db, "r", &n), CAIRN_OK);
+    CHECK(n == 1);
+
+    /* Key-value entries with expiry and tags. */
+    cairn_write_opts_t kv_opts = {3000, two, 2};
+    CHECK_RC(cairn_kv_put_with(db, "cfg", "a", 1, "alpha", 5, &kv_opts), CAIRN_OK);
+    CHECK_RC(cairn_kv_put_with(db, "cfg", "b", 1, "beta", 4, NULL), CAIRN_OK);
+    memset(&meta, 0x55, sizeof meta);
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "a", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(len == 5 && memcmp(val, "alpha", 5) == 0);
+    CHECK(meta.expires == 2001110 + 3000 && meta.n_tags == 2);
+    CHECK(strcmp(meta.tags[0], "hot") == 0 && strcmp(meta.tags[1], "room:1") == 0);
+    CHECK(meta.tags[2][0] == '\0' && meta.tags[CAIRN_MAX_TAGS - 1][0] == '\0');
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "b", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(meta.expires == 0 && meta.n_tags == 0 && meta.tags[0][0] == '\0');
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "b", 1, val, sizeof val, &len, NULL), CAIRN_OK);
+    meta.n_tags = 77;
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "a", 1, val, 2, &len, &meta),
+             CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 5 && meta.n_tags == 77); /* meta only on success */
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "zz", 2, val, sizeof val, &len, &meta),
+             CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", NULL, 1, val, sizeof val, &len, &meta),
+             CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_get_entry(db, "bad ns", "a", 1, val, sizeof val, &len, &meta),
+             CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_kv_put_with(db, "cfg", "c", 1, "x", 1, &bad), CAIRN_OK); /* tags ok */
+    bad.tags = repeated;
+    CHECK_RC(cairn_kv_put_with(db, "cfg", "d", 1, "x", 1, &bad), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_kv_put_with(db, "cfg", "", 0, "x", 1, NULL), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_kv_put_with(NULL, "cfg", "d", 1, "x", 1, NULL), CAIRN_ERR_NULL);
+    bool exists = true;
+    CHECK_RC(cairn_kv_exists(db, "cfg", "d", 1, &exists), CAIRN_OK);
+    CHECK(!exists);
+    CHECK_RC(cairn_kv_set_expiry(db, "cfg", "b", 1, 50), CAIRN_OK);
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "b", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(meta.expires == 2001110 + 50);
+    CHECK_RC(cairn_kv_set_expiry(db, "cfg", "a", 1, 0), CAIRN_OK); /* clears, tags stay */
+    CHECK_RC(cairn_kv_get_entry(db, "cfg", "a", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(meta.expires == 0 && meta.n_tags == 2);
+    CHECK_RC(cairn_kv_set_expiry(db, "cfg", "zz", 2, 50), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_kv_set_expiry(db, "none", "a", 1, 50), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_kv_set_expiry(db, "cfg", NULL, 1, 50), CAIRN_ERR_NULL);
+    clock_ms += 50;
+    CHECK_RC(cairn_kv_get(db, "cfg", "b", 1, val, sizeof val, &len), CAIRN_ERR_NOT_FOUND);
+
+    /* The sweep removes what expired (2 documents, 1 entry), bounded by its budget. */
+    struct {
+        uint64_t removed;
+    } before;
+    cairn_statistics_t st;
+    CHECK_RC(cairn_statistics(db, &st), CAIRN_OK);
+    before.removed = st.expired_removed;
+    CHECK(before.removed == 0);
+    CHECK_RC(cairn_sweep(db, 2, &removed, &more), CAIRN_OK);
+    CHECK(removed == 2 && more);
+    CHECK_RC(cairn_sweep(db, 100, &removed, &more), CAIRN_OK);
+    CHECK(removed == 1 && !more);
+    CHECK_RC(cairn_sweep(db, 100, NULL, NULL), CAIRN_OK);
+    CHECK_RC(cairn_statistics(db, &st), CAIRN_OK);
+    CHECK(st.expired_removed == 3);
+    cairn_coll_stats_t cs;
+    CHECK_RC(cairn_coll_stats(db, "r", &cs), CAIRN_OK);
+    CHECK(cs.docs == 1); /* the stored count now matches what is visible */
+    CHECK_RC(cairn_sweep(NULL, 1, &removed, &more), CAIRN_ERR_NULL);
+
+    /* Time survives a reopen: it starts past every time issued before, whatever the clock. */
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    uint64_t before_close = now;
+    clock_ms = 10; /* an uptime counter restarted by a reboot */
+    CHECK_RC(cairn_open(&db, &cfg, NULL), CAIRN_OK);
+    CHECK_RC(cairn_now(db, &now), CAIRN_OK);
+    CHECK(now > before_close);
+    CHECK_RC(cairn_doc_get(db, "r", 1, buf, sizeof buf, &len), CAIRN_OK); /* expiry cleared */
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+static void test_txn_ttl(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh_clocked(&dev, &cfg);
+    cairn_txn_t *txn = NULL;
+    const char *tags[] = {"t1", NULL};
+    cairn_write_opts_t opts = {100, tags, 0};
+    cairn_kv_meta_t meta;
+    uint8_t val[8];
+    size_t len = 0;
+    uint64_t id = 0, t1 = 0, t2 = 0, n = 0;
+    char buf[128];
+
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_now(txn, &t1), CAIRN_OK);
+    clock_ms += 777;
+    CHECK_RC(cairn_txn_now(txn, &t2), CAIRN_OK);
+    CHECK(t1 == 1000000 && t2 == t1); /* one time for the whole transaction */
+    CHECK_RC(cairn_txn_doc_insert_with(txn, "c", "{\"a\":1}", &opts, &id), CAIRN_OK);
+    CHECK(id == 1);
+    CHECK_RC(cairn_txn_doc_get(txn, "c", 1, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"_exp\":1000100") != NULL && strstr(buf, "\"_tags\":[\"t1\"]") != NULL);
+    CHECK_RC(cairn_txn_doc_set_expiry(txn, "c", 1, 50000), CAIRN_OK);
+    CHECK_RC(cairn_txn_doc_get(txn, "c", 1, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"_exp\":1050000") != NULL);
+    CHECK_RC(cairn_txn_kv_put_with(txn, "ns", "k", 1, "v", 1, &opts), CAIRN_OK);
+    CHECK_RC(cairn_txn_kv_get_entry(txn, "ns", "k", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(len == 1 && meta.expires == 1000100 && meta.n_tags == 1 &&
+          strcmp(meta.tags[0], "t1") == 0);
+    CHECK_RC(cairn_txn_kv_set_expiry(txn, "ns", "k", 1, 0), CAIRN_OK);
+    CHECK_RC(cairn_txn_kv_get_entry(txn, "ns", "k", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(meta.expires == 0);
+    /* Failed calls change nothing and the transaction goes on. */
+    cairn_write_opts_t bad = {0, tags, 9};
+    CHECK_RC(cairn_txn_doc_insert_with(txn, "c", "{}", &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_kv_put_with(txn, "ns", "k", 1, "w", 1, &bad), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_doc_set_expiry(txn, "c", 9, 5), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_kv_set_expiry(txn, "ns", "zz", 2, 5), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_kv_get_entry(txn, "ns", "zz", 2, val, sizeof val, &len, &meta),
+             CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_txn_doc_insert_with(txn, "c", "{", NULL, NULL), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_txn_now(txn, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_now(NULL, &t1), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_doc_count(txn, "c", &n), CAIRN_OK);
+    CHECK(n == 1);
+    CHECK_RC(cairn_txn_log_event(txn, CAIRN_LOG_INFO, 1001, "batch stored"), CAIRN_OK);
+    CHECK_RC(cairn_txn_log_event(txn, 42, 1001, "x"), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_txn_log_event(txn, CAIRN_LOG_INFO, 1001, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_OK);
+    CHECK_RC(cairn_txn_now(txn, &t1), CAIRN_ERR_INVALID_ARGUMENT); /* ended */
+    CHECK_RC(cairn_txn_kv_get_entry(txn, "ns", "k", 1, val, sizeof val, &len, &meta),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK(doc_i64(db, "c", 1, "_exp") == 1050000);
+    CHECK_RC(cairn_kv_get_entry(db, "ns", "k", 1, val, sizeof val, &len, &meta), CAIRN_OK);
+    CHECK(meta.expires == 0 && meta.n_tags == 1);
+
+    /* A transaction grown to its bound: a put that does not fit fails alone and the
+     * transaction still commits what it holds. cairn_txn_log_event() is the one call that is
+     * not all or nothing in the core: its failure aborts the transaction. */
+    static char big[1000];
+    memset(big, 'b', sizeof big);
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    int stored = 0, rc = CAIRN_OK;
+    size_t sizes[] = {1000, 100, 10, 1};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (;;) {
+            char key[16];
+            int kl = snprintf(key, sizeof key, "k%d", stored);
+            rc = cairn_txn_kv_put(txn, "fill", key, (size_t)kl, big, sizes[s]);
+            if (rc != CAIRN_OK) break;
+            stored++;
+        }
+        CHECK_RC(rc, CAIRN_ERR_TXN_TOO_LARGE);
+    }
+    CHECK(stored > 2);
+    CHECK_RC(cairn_txn_kv_get(txn, "fill", "k0", 2, val, sizeof val, &len),
+             CAIRN_ERR_BUFFER_TOO_SMALL); /* still going */
+    CHECK_RC(cairn_txn_log_event(txn, CAIRN_LOG_WARN, 1002, "no room for this event, surely"),
+             CAIRN_ERR_TXN_TOO_LARGE);
+    CHECK_RC(cairn_txn_kv_get(txn, "fill", "k0", 2, val, sizeof val, &len),
+             CAIRN_ERR_TXN_ABORTED);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_ERR_TXN_ABORTED);
+    bool gone = true;
+    CHECK_RC(cairn_kv_exists(db, "fill", "k0", 2, &gone), CAIRN_OK);
+    CHECK(!gone);
+    /* The same fill committed without the event keeps every put that fitted. */
+    CHECK_RC(cairn_txn_begin(db, &txn), CAIRN_OK);
+    int again = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (;;) {
+            char key[16];
+            int kl = snprintf(key, sizeof key, "k%d", again);
+            if (cairn_txn_kv_put(txn, "fill", key, (size_t)kl, big, sizes[s]) != CAIRN_OK) break;
+            again++;
+        }
+    }
+    CHECK(again == stored);
+    CHECK_RC(cairn_txn_commit(txn), CAIRN_OK);
+    CHECK_RC(cairn_kv_exists(db, "fill", "k0", 2, &gone), CAIRN_OK);
+    CHECK(gone);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tags */
+
+struct tag_seen {
+    int calls;
+    int stop_with;
+    char all[512];
+};
+
+static int32_t tagged_json_cb(void *ctx, const char *json, size_t len) {
+    struct tag_seen *t = ctx;
+    CHECK(strlen(json) == len);
+    t->calls++;
+    strncat(t->all, json, sizeof t->all - strlen(t->all) - 2);
+    strcat(t->all, "\n");
+    return t->stop_with;
+}
+
+static int32_t tagged_doc_cb(void *ctx, const cairn_doc_t *doc) {
+    struct tag_seen *t = ctx;
+    int64_t v = 0;
+    char one[16];
+    CHECK_RC(cairn_doc_get_i64(doc, "v", &v), CAIRN_OK);
+    snprintf(one, sizeof one, "%d,", (int)v);
+    strcat(t->all, one);
+    t->calls++;
+    return t->stop_with;
+}
+
+static int32_t tagged_key_cb(void *ctx, const uint8_t *key, size_t len) {
+    struct tag_seen *t = ctx;
+    strncat(t->all, (const char *)key, len);
+    strcat(t->all, ",");
+    t->calls++;
+    return t->stop_with;
+}
+
+static int32_t tag_count_cb(void *ctx, const char *tag, size_t len, uint64_t count) {
+    struct tag_seen *t = ctx;
+    char one[64];
+    CHECK(strlen(tag) == len);
+    snprintf(one, sizeof one, "%s=%llu,", tag, (unsigned long long)count);
+    strcat(t->all, one);
+    t->calls++;
+    return t->stop_with;
+}
+
+static void test_tags(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh_clocked(&dev, &cfg);
+    const char *a[] = {"a"}, *ab[] = {"a", "b"}, *b[] = {"b"}, *bc[] = {"b", "c"};
+    cairn_write_opts_t o;
+    struct tag_seen t;
+    char doc[32];
+    /* v1: a; v2: a b; v3: b; v4: b c (expires); v5: no tags */
+    const char **sets[] = {a, ab, b, bc};
+    size_t counts[] = {1, 2, 1, 2};
+    for (int i = 0; i < 5; i++) {
+        o.ttl_ms = i == 3 ? 100 : 0;
+        o.tags = i < 4 ? sets[i] : NULL;
+        o.n_tags = i < 4 ? counts[i] : 0;
+        snprintf(doc, sizeof doc, "{\"v\":%d}", i + 1);
+        CHECK_RC(cairn_doc_insert_with(db, "d", doc, &o, NULL), CAIRN_OK);
+        char key[4] = {(char)('p' + i), 0};
+        CHECK_RC(cairn_kv_put_with(db, "kv", key, 1, "x", 1, &o), CAIRN_OK);
+    }
+
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ANY, ab, 2, tagged_doc_cb, &t), CAIRN_OK);
+    CHECK(t.calls == 4 && strcmp(t.all, "1,2,3,4,") == 0); /* each once */
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ALL, bc, 2, tagged_doc_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "4,") == 0);
+    memset(&t, 0, sizeof t);
+    const char *b_term[] = {"b", NULL};
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, b_term, 0, tagged_json_cb, &t),
+             CAIRN_OK);
+    CHECK(t.calls == 3 && strstr(t.all, "\"v\":2") && strstr(t.all, "\"v\":3") &&
+          strstr(t.all, "\"v\":4") && strstr(t.all, "\"_tags\":[\"b\",\"c\"]"));
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_kv_keys_tagged(db, "kv", CAIRN_TAGS_ANY, bc, 2, tagged_key_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "q,r,s,") == 0);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_tag_counts(db, "d", tag_count_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "a=2,b=3,c=1,") == 0);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_kv_tag_counts(db, "kv", tag_count_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "a=2,b=3,c=1,") == 0);
+
+    /* Expired items are left out of every tag query at once. */
+    clock_ms += 100;
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ANY, bc, 2, tagged_doc_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "2,3,") == 0);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_kv_keys_tagged(db, "kv", CAIRN_TAGS_ALL, b, 1, tagged_key_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "q,r,") == 0);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_tag_counts(db, "d", tag_count_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "a=2,b=2,") == 0);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_kv_tag_counts(db, "kv", tag_count_cb, &t), CAIRN_OK);
+    CHECK(strcmp(t.all, "a=2,b=2,") == 0);
+    /* A patch of _tags moves the document in the tag index. */
+    CHECK_RC(cairn_doc_patch(db, "d", 5, "{\"$set\":{\"_tags\":[\"c\"]}}"), CAIRN_OK);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ALL, bc + 1, 1, tagged_doc_cb, &t),
+             CAIRN_OK);
+    CHECK(strcmp(t.all, "5,") == 0);
+
+    /* Callbacks stop the stream: positive is OK, negative comes back. */
+    memset(&t, 0, sizeof t);
+    t.stop_with = 1;
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ANY, ab, 2, tagged_json_cb, &t), CAIRN_OK);
+    CHECK(t.calls == 1);
+    t.calls = 0;
+    t.stop_with = -9;
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ANY, ab, 2, tagged_doc_cb, &t), -9);
+    CHECK(t.calls == 1);
+    t.calls = 0;
+    CHECK_RC(cairn_kv_keys_tagged(db, "kv", CAIRN_TAGS_ANY, ab, 2, tagged_key_cb, &t), -9);
+    CHECK(t.calls == 1);
+    t.calls = 0;
+    CHECK_RC(cairn_tag_counts(db, "d", tag_count_cb, &t), -9);
+    CHECK(t.calls == 1);
+    t.calls = 0;
+    t.stop_with = 2;
+    CHECK_RC(cairn_kv_tag_counts(db, "kv", tag_count_cb, &t), CAIRN_OK);
+    CHECK(t.calls == 1);
+
+    /* Missing collections and namespaces have nothing; bad arguments are refused. */
+    memset(&t, 0, sizeof t);
+    CHECK_RC(cairn_find_tagged(db, "none", CAIRN_TAGS_ALL, a, 1, tagged_json_cb, &t), CAIRN_OK);
+    CHECK_RC(cairn_kv_keys_tagged(db, "none", CAIRN_TAGS_ALL, a, 1, tagged_key_cb, &t),
+             CAIRN_OK);
+    CHECK_RC(cairn_tag_counts(db, "none", tag_count_cb, &t), CAIRN_OK);
+    CHECK(t.calls == 0);
+    const char *nine[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
+    const char *invalid[] = {"no spaces"};
+    const char *empty_list[] = {NULL};
+    CHECK_RC(cairn_find_tagged(db, "d", 7, a, 1, tagged_json_cb, &t), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, nine, 9, tagged_json_cb, &t),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, invalid, 1, tagged_json_cb, &t),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, empty_list, 0, tagged_json_cb, &t),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, NULL, 0, tagged_json_cb, &t),
+             CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_tagged(db, "d", CAIRN_TAGS_ALL, a, 1, NULL, &t), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_tagged(db, "bad name", CAIRN_TAGS_ALL, a, 1, tagged_json_cb, &t),
+             CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_find_tagged(NULL, "d", CAIRN_TAGS_ALL, a, 1, tagged_json_cb, &t),
+             CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", -1, a, 1, tagged_doc_cb, &t),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_tagged_docs(db, "d", CAIRN_TAGS_ANY, NULL, 1, tagged_doc_cb, &t),
+             CAIRN_ERR_NULL);
+    CHECK_RC(cairn_find_tagged_docs(db, NULL, CAIRN_TAGS_ANY, a, 1, tagged_doc_cb, &t),
+             CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys_tagged(db, "kv", CAIRN_TAGS_ANY, a, 1, NULL, &t), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_keys_tagged(db, "kv", CAIRN_TAGS_ANY, invalid, 1, tagged_key_cb, &t),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_tag_counts(db, "d", NULL, &t), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_tag_counts(db, NULL, tag_count_cb, &t), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_tag_counts(db, "bad ns", tag_count_cb, &t), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_kv_tag_counts(NULL, "kv", tag_count_cb, &t), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Capped collections and the event log */
+
+struct events_seen {
+    int calls;
+    int stop_with;
+    uint64_t last_id;
+    int32_t levels[80];
+    uint32_t codes[80];
+    char msgs[80][130];
+};
+
+static int32_t event_cb(void *ctx, const cairn_event_t *e) {
+    struct events_seen *s = ctx;
+    CHECK(strlen(e->msg) == e->msg_len);
+    if (s->calls < 80) {
+        s->levels[s->calls] = e->level;
+        s->codes[s->calls] = e->code;
+        snprintf(s->msgs[s->calls], sizeof s->msgs[0], "%s", e->msg);
+    }
+    if (s->calls > 0) CHECK(e->id < s->last_id); /* newest first */
+    s->last_id = e->id;
+    s->calls++;
+    return s->stop_with;
+}
+
+static void test_capped_and_events(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh_clocked(&dev, &cfg);
+    cairn_coll_stats_t cs;
+    char doc[300];
+    uint64_t n = 0, id = 0;
+    size_t len = 0;
+
+    CHECK_RC(cairn_coll_create_capped(db, "last3", 3, 0), CAIRN_OK);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(doc, sizeof doc, "{\"i\":%d}", i);
+        CHECK_RC(cairn_doc_insert(db, "last3", doc, &id), CAIRN_OK);
+    }
+    CHECK_RC(cairn_doc_count(db, "last3", &n), CAIRN_OK);
+    CHECK(n == 3);
+    CHECK_RC(cairn_doc_get(db, "last3", 2, doc, sizeof doc, &len), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_get(db, "last3", 3, doc, sizeof doc, &len), CAIRN_OK);
+    memset(&cs, 0xEE, sizeof cs);
+    CHECK_RC(cairn_coll_stats(db, "last3", &cs), CAIRN_OK);
+    CHECK(cs.docs == 3 && cs.max_docs == 3 && cs.max_bytes == 0 && cs.evicted == 2 &&
+          cs.bytes > 0);
+
+    /* A byte cap: growth evicts the oldest; one document past the cap is refused. */
+    CHECK_RC(cairn_coll_create_capped(db, "small", 0, 200), CAIRN_OK);
+    for (int i = 0; i < 10; i++)
+        CHECK_RC(cairn_doc_insert(db, "small", "{\"pad\":\"0123456789012345678901234567\"}", NULL),
+                 CAIRN_OK);
+    CHECK_RC(cairn_coll_stats(db, "small", &cs), CAIRN_OK);
+    CHECK(cs.bytes <= 200 && cs.evicted > 0 && cs.docs + cs.evicted == 10 && cs.max_bytes == 200);
+    memset(doc, 0, sizeof doc);
+    strcpy(doc, "{\"pad\":\"");
+    memset(doc + 8, 'x', 250);
+    strcpy(doc + 258, "\"}");
+    CHECK_RC(cairn_doc_insert(db, "small", doc, NULL), CAIRN_ERR_TOO_LARGE);
+    CHECK_RC(cairn_coll_create_capped(db, "plain", 0, 0), CAIRN_OK); /* no cap at all */
+    CHECK_RC(cairn_coll_stats(db, "plain", &cs), CAIRN_OK);
+    CHECK(cs.docs == 0 && cs.max_docs == 0 && cs.max_bytes == 0);
+    CHECK_RC(cairn_coll_create_capped(db, "last3", 3, 0), CAIRN_ERR_EXISTS);
+    CHECK_RC(cairn_coll_create_capped(db, "bad name", 3, 0), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_coll_create_capped(db, NULL, 3, 0), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_create_capped(NULL, "x", 3, 0), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_stats(db, "missing", &cs), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_coll_stats(db, "last3", NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_coll_stats(db, "\xff", &cs), CAIRN_ERR_UTF8);
+    CHECK_RC(cairn_coll_stats(NULL, "last3", &cs), CAIRN_ERR_NULL);
+
+    /* The event log: the application's events and the library's own. */
+    struct events_seen s;
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 10, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 0);
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_ERROR, 1000, "sensor 3 offline"), CAIRN_OK);
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_DEBUG, 1001, "tick"), CAIRN_OK);
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_WARN, 1002, "battery low"), CAIRN_OK);
+    static const uint8_t new_key[32] = {5};
+    cairn_key_t k = {new_key, NULL, 0, 0};
+    CHECK_RC(cairn_rekey(db, &k), CAIRN_OK);
+    char long_msg[200];
+    memset(long_msg, 'm', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = '\0';
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_INFO, 1003, long_msg), CAIRN_OK);
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 10, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 5);
+    CHECK(s.codes[0] == 1003 && strlen(s.msgs[0]) == CAIRN_MAX_EVENT_MSG);
+    CHECK(s.codes[1] == CAIRN_EVENT_REKEY && s.levels[1] == CAIRN_LOG_INFO);
+    CHECK(s.codes[2] == 1002 && s.levels[2] == CAIRN_LOG_WARN &&
+          strcmp(s.msgs[2], "battery low") == 0);
+    CHECK(s.codes[3] == 1001 && s.levels[3] == CAIRN_LOG_DEBUG);
+    CHECK(s.codes[4] == 1000 && s.levels[4] == CAIRN_LOG_ERROR);
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_WARN, 10, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 2 && s.codes[0] == 1002 && s.codes[1] == 1000);
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 2, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 2 && s.codes[0] == 1003);
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 0, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 0);
+    s.stop_with = 1;
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 10, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 1);
+    memset(&s, 0, sizeof s);
+    s.stop_with = -4;
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 10, event_cb, &s), -4);
+    CHECK(s.calls == 1);
+    /* The log is capped (64 events): the oldest go. */
+    for (int i = 0; i < 70; i++) CHECK_RC(cairn_log_event(db, CAIRN_LOG_INFO, 2000, "e"), CAIRN_OK);
+    memset(&s, 0, sizeof s);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_DEBUG, 1000, event_cb, &s), CAIRN_OK);
+    CHECK(s.calls == 64);
+    CHECK_RC(cairn_log_event(db, 0, 1, "x"), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_log_event(db, 5, 1, "x"), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_INFO, 1, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_log_event(db, CAIRN_LOG_INFO, 1, "\xff"), CAIRN_ERR_UTF8);
+    CHECK_RC(cairn_log_event(NULL, CAIRN_LOG_INFO, 1, "x"), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_events(db, 9, 10, event_cb, &s), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_events(db, CAIRN_LOG_INFO, 10, NULL, &s), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_events(NULL, CAIRN_LOG_INFO, 10, event_cb, &s), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batches */
+
+static void test_batches(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg;
+    cairn_db_t *db = fresh(&dev, &cfg);
+    uint64_t ids[4] = {0}, n = 0, deleted = 0;
+    size_t count = 0, len = 0;
+    char buf[128];
+
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":1},{\"x\":2},{\"x\":3}]", ids, 4, &count),
+             CAIRN_OK);
+    CHECK(count == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3 && ids[3] == 0);
+    CHECK_RC(cairn_doc_get(db, "b", 2, buf, sizeof buf, &len), CAIRN_OK);
+    CHECK(strstr(buf, "\"x\":2") != NULL);
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":4}]", NULL, 0, NULL), CAIRN_OK); /* no ids */
+    CHECK_RC(cairn_insert_many(db, "b", "[]", ids, 0, &count), CAIRN_OK);
+    CHECK(count == 0);
+    /* Too little room for the ids: nothing is inserted, the count needed comes back. */
+    count = 0;
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":5},{\"x\":6}]", ids, 1, &count),
+             CAIRN_ERR_BUFFER_TOO_SMALL);
+    CHECK(count == 2);
+    CHECK_RC(cairn_doc_count(db, "b", &n), CAIRN_OK);
+    CHECK(n == 4);
+    /* Any bad item writes nothing. */
+    const char *by_x[] = {"x"};
+    CHECK_RC(cairn_index_create(db, "b", "ux", by_x, 1, true), CAIRN_OK);
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":7},{\"x\":1}]", ids, 4, &count),
+             CAIRN_ERR_UNIQUE);
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":7},[1]]", ids, 4, &count),
+             CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_find_count(db, "b", "{\"x\":7}", &n), CAIRN_OK);
+    CHECK(n == 0);
+    CHECK_RC(cairn_insert_many(db, "b", "{\"x\":1}", ids, 4, &count), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_insert_many(db, "b", "[{\"x\":", ids, 4, &count), CAIRN_ERR_JSON);
+    CHECK_RC(cairn_insert_many(db, "bad name", "[{}]", ids, 4, &count), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_insert_many(db, "b", NULL, ids, 4, &count), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_insert_many(db, NULL, "[]", ids, 4, &count), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_insert_many(NULL, "b", "[]", ids, 4, &count), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_doc_count(db, "b", &n), CAIRN_OK);
+    CHECK(n == 4);
+
+    const uint64_t gone[] = {1, 3, 99};
+    CHECK_RC(cairn_delete_ids(db, "b", gone, 3, &deleted), CAIRN_OK);
+    CHECK(deleted == 2);
+    CHECK_RC(cairn_doc_count(db, "b", &n), CAIRN_OK);
+    CHECK(n == 2);
+    CHECK_RC(cairn_delete_ids(db, "b", NULL, 0, &deleted), CAIRN_OK);
+    CHECK(deleted == 0);
+    CHECK_RC(cairn_delete_ids(db, "b", NULL, 2, &deleted), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_delete_ids(db, "bad name", gone, 3, &deleted), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_delete_ids(NULL, "b", gone, 3, &deleted), CAIRN_ERR_NULL);
+
+    cairn_kv_pair_t pairs[] = {{"a", 1, "1", 1}, {"b", 1, "2", 1}, {"a", 1, "3", 1},
+                               {"e", 1, NULL, 0}};
+    CHECK_RC(cairn_kv_put_many(db, "m", pairs, 4), CAIRN_OK);
+    uint8_t val[4];
+    CHECK_RC(cairn_kv_get(db, "m", "a", 1, val, sizeof val, &len), CAIRN_OK);
+    CHECK(len == 1 && val[0] == '3'); /* the last value of a repeated key */
+    CHECK_RC(cairn_kv_get(db, "m", "e", 1, val, sizeof val, &len), CAIRN_OK);
+    CHECK(len == 0);
+    cairn_kv_pair_t bad_pairs[] = {{"c", 1, "x", 1}, {"", 0, "y", 1}};
+    CHECK_RC(cairn_kv_put_many(db, "m", bad_pairs, 2), CAIRN_ERR_INVALID_NAME);
+    bool exists = true;
+    CHECK_RC(cairn_kv_exists(db, "m", "c", 1, &exists), CAIRN_OK);
+    CHECK(!exists); /* all or nothing */
+    bad_pairs[1].key = NULL;
+    bad_pairs[1].key_len = 1;
+    CHECK_RC(cairn_kv_put_many(db, "m", bad_pairs, 2), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_put_many(db, "m", NULL, 1), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_put_many(db, "m", NULL, 0), CAIRN_OK);
+    CHECK_RC(cairn_kv_put_many(db, "bad ns", pairs, 1), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_kv_put_many(NULL, "m", pairs, 1), CAIRN_ERR_NULL);
+
+    cairn_kv_key_t keys[] = {{"a", 1}, {"zz", 2}, {"b", 1}};
+    CHECK_RC(cairn_kv_delete_many(db, "m", keys, 3, &deleted), CAIRN_OK);
+    CHECK(deleted == 2);
+    CHECK_RC(cairn_kv_exists(db, "m", "b", 1, &exists), CAIRN_OK);
+    CHECK(!exists);
+    cairn_kv_key_t bad_keys[] = {{"e", 1}, {"", 0}};
+    CHECK_RC(cairn_kv_delete_many(db, "m", bad_keys, 2, &deleted), CAIRN_ERR_INVALID_NAME);
+    CHECK_RC(cairn_kv_exists(db, "m", "e", 1, &exists), CAIRN_OK);
+    CHECK(exists);
+    CHECK_RC(cairn_kv_delete_many(db, "m", NULL, 1, &deleted), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_delete_many(db, NULL, keys, 1, &deleted), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_kv_delete_many(NULL, "m", keys, 1, &deleted), CAIRN_ERR_NULL);
+
+    /* A batch too large for one commit writes nothing. */
+    static char big[1000];
+    memset(big, 'z', sizeof big);
+    cairn_kv_pair_t many[64];
+    char names[64][4];
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof names[i], "%d", i);
+        many[i].key = names[i];
+        many[i].key_len = strlen(names[i]);
+        many[i].value = big;
+        many[i].value_len = sizeof big;
+    }
+    CHECK_RC(cairn_kv_put_many(db, "big", many, 64), CAIRN_ERR_TXN_TOO_LARGE);
+    CHECK_RC(cairn_kv_exists(db, "big", "0", 1, &exists), CAIRN_OK);
+    CHECK(!exists);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backups */
+
+/* A stream in memory: the writer appends, the reader reads from `pos`; either fails with
+ * `fail_rc` once `fail_at` bytes have passed (0: never). */
+struct mem_stream {
+    uint8_t *data;
+    size_t len, cap, pos;
+    size_t fail_at;
+    int32_t fail_rc;
+    int calls;
+    cairn_db_t *reenter; /* a handle the writer calls into (it must get CAIRN_ERR_BUSY) */
+    int reenter_rc;
+};
+
+static int32_t mem_write(void *ctx, const uint8_t *d, size_t n) {
+    struct mem_stream *m = ctx;
+    m->calls++;
+    if (m->reenter) {
+        uint64_t count = 0;
+        m->reenter_rc = cairn_doc_count(m->reenter, "s", &count);
+    }
+    if (m->fail_rc && m->len + n > m->fail_at) return m->fail_rc;
+    if (m->len + n > m->cap) {
+        size_t cap = (m->len + n) * 2;
+        uint8_t *p = realloc(m->data, cap);
+        if (!p) return -100;
+        m->data = p;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, d, n);
+    m->len += n;
+    return 0;
+}
+
+static int32_t mem_read(void *ctx, uint8_t *buf, size_t cap, size_t *len) {
+    struct mem_stream *m = ctx;
+    m->calls++;
+    if (m->fail_rc && m->pos >= m->fail_at) return m->fail_rc;
+    size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    *len = n;
+    return 0;
+}
+
+/* A reader that claims more bytes than it was given room for. */
+static int32_t liar_read(void *ctx, uint8_t *buf, size_t cap, size_t *len) {
+    (void)ctx;
+    (void)buf;
+    *len = cap + 1;
+    return 0;
+}
+
+static cairn_stream_t writer(struct mem_stream *m) {
+    cairn_stream_t s;
+    memset(&s, 0, sizeof s);
+    s.write = mem_write;
+    s.ctx = m;
+    return s;
+}
+
+static cairn_stream_t reader(struct mem_stream *m) {
+    cairn_stream_t s;
+    memset(&s, 0, sizeof s);
+    m->pos = 0;
+    s.read = mem_read;
+    s.ctx = m;
+    return s;
+}
+
+static cairn_stream_t partition(const cairn_config_t *dev, uint32_t first, uint32_t count) {
+    cairn_stream_t s;
+    memset(&s, 0, sizeof s);
+    s.device = dev;
+    s.first_block = first;
+    s.block_count = count;
+    return s;
+}
+
+/* Every document of collection "s" and every key of namespace "k", as text, for comparing
+ * two databases. */
+static int32_t dump_doc(void *ctx, const char *json, size_t len) {
+    char *out = ctx;
+    strncat(out, json, len);
+    strcat(out, "\n");
+    return 0;
+}
+
+static int32_t dump_key(void *ctx, const uint8_t *key, size_t len) {
+    char *out = ctx;
+    strncat(out, (const char *)key, len);
+    strcat(out, ",");
+    return 0;
+}
+
+static void dump(cairn_db_t *db, char *out) {
+    out[0] = '\0';
+    CHECK_RC(cairn_find(db, "s", NULL, NULL, dump_doc, out), CAIRN_OK);
+    CHECK_RC(cairn_kv_keys(db, "k", NULL, 0, dump_key, out), CAIRN_OK);
+}
+
+static void fill_source(cairn_db_t *db, int from, int to) {
+    char doc[96], key[16];
+    for (int i = from; i < to; i++) {
+        snprintf(doc, sizeof doc, "{\"i\":%d,\"pad\":\"%040d\"}", i, i);
+        CHECK_RC(cairn_doc_insert(db, "s", doc, NULL), CAIRN_OK);
+        int kl = snprintf(key, sizeof key, "key%03d", i);
+        CHECK_RC(cairn_kv_put(db, "k", key, (size_t)kl, doc, strlen(doc)), CAIRN_OK);
+    }
+}
+
+static void test_backup_restore(void) {
+    cairn_ram_device_t *dev, *dev2;
+    cairn_config_t cfg, cfg2;
+    cairn_key_t key = {KEY_A, NULL, 0, 0};
+    cairn_db_t *db = NULL, *db2 = NULL;
+    struct mem_stream full, incr, incr2;
+    cairn_backup_info_t info;
+    cairn_last_backup_t last;
+    cairn_restore_report_t rep;
+    static char want[16384], got[16384];
+    memset(&full, 0, sizeof full);
+    memset(&incr, 0, sizeof incr);
+    memset(&incr2, 0, sizeof incr2);
+
+    cfg = ram_config(&dev, BLOCKS);
+    cfg.now_ms = test_clock;
+    clock_ms = 5000;
+    CHECK_RC(cairn_format(&db, &cfg, &key), CAIRN_OK);
+    CHECK_RC(cairn_last_backup(db, &last), CAIRN_ERR_NOT_FOUND);
+    fill_source(db, 0, 40);
+
+    /* No incremental before a full backup. */
+    cairn_stream_t to = writer(&incr);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &to, &info), CAIRN_ERR_BACKUP_CHAIN);
+    CHECK(incr.len == 0);
+
+    /* Full backup under the database key, through the writer; the writer calling into the
+     * database gets CAIRN_ERR_BUSY and the backup goes on. */
+    to = writer(&full);
+    full.reenter = db;
+    memset(&info, 0, sizeof info);
+    CHECK_RC(cairn_backup_full(db, NULL, &to, &info), CAIRN_OK);
+    CHECK(full.reenter_rc == CAIRN_ERR_BUSY);
+    full.reenter = NULL;
+    CHECK(info.kind == CAIRN_BACKUP_FULL && info.key_mode == CAIRN_BACKUP_KEYED);
+    CHECK(info.stream_len == full.len && full.len > 4096 && info.records > 80);
+    CHECK(info.base_seq == 0 && info.end_seq > 0 && info.created == 5000);
+    uint8_t zero[CAIRN_BACKUP_ID_LEN] = {0};
+    CHECK(memcmp(info.parent_id, zero, sizeof zero) == 0 &&
+          memcmp(info.backup_id, zero, sizeof zero) != 0);
+    CHECK_RC(cairn_last_backup(db, &last), CAIRN_OK);
+    CHECK(last.kind == CAIRN_BACKUP_FULL && last.end_seq == info.end_seq &&
+          memcmp(last.backup_id, info.backup_id, CAIRN_BACKUP_ID_LEN) == 0);
+    cairn_backup_info_t full_info = info;
+
+    /* Changes, then an incremental carrying them (deletions included). */
+    fill_source(db, 40, 50);
+    CHECK_RC(cairn_doc_delete(db, "s", 1), CAIRN_OK);
+    CHECK_RC(cairn_kv_delete(db, "k", "key002", 6), CAIRN_OK);
+    to = writer(&incr);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &to, &info), CAIRN_OK);
+    CHECK(info.kind == CAIRN_BACKUP_INCREMENTAL && info.base_seq == full_info.end_seq &&
+          memcmp(info.parent_id, full_info.backup_id, CAIRN_BACKUP_ID_LEN) == 0 &&
+          memcmp(info.db_id, full_info.db_id, CAIRN_BACKUP_ID_LEN) == 0);
+    CHECK(incr.len < full.len);
+    fill_source(db, 50, 52);
+    to = writer(&incr2);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &to, NULL), CAIRN_OK);
+    dump(db, want);
+
+    /* Verify each stream from a reader callback. */
+    cairn_stream_t from = reader(&full);
+    memset(&info, 0, sizeof info);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_OK);
+    CHECK(info.kind == CAIRN_BACKUP_FULL && info.records == full_info.records &&
+          memcmp(info.backup_id, full_info.backup_id, CAIRN_BACKUP_ID_LEN) == 0);
+    from = reader(&incr);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_OK);
+
+    /* Restore the chain into a second RAM device (same database key): the same contents. */
+    cfg2 = ram_config(&dev2, BLOCKS);
+    cfg2.log = info_cb;
+    CHECK_RC(cairn_format(&db2, &cfg2, &key), CAIRN_OK);
+    CHECK_RC(cairn_doc_insert(db2, "s", "{\"other\":true}", NULL), CAIRN_OK);
+    cairn_stream_t chain[3] = {reader(&full), reader(&incr), reader(&incr2)};
+    memset(&rep, 0, sizeof rep);
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_restore(db2, NULL, chain, 3, &rep), CAIRN_OK);
+    CHECK(strcmp(info_lines, "3 cairn_restore: restored a backup chain\n") == 0);
+    CHECK(rep.streams == 3 && rep.records > 0);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    CHECK(strstr(got, "{\"_id\":1,") == NULL && strstr(got, "key002") == NULL &&
+          strstr(got, "\"i\":51") != NULL && strstr(got, "other") == NULL);
+    CHECK_RC(cairn_last_backup(db2, &last), CAIRN_OK);
+    CHECK(last.kind == CAIRN_BACKUP_INCREMENTAL && last.end_seq == rep.end_seq);
+    /* ... and it survives a reopen. */
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+    CHECK_RC(cairn_open(&db2, &cfg2, &key), CAIRN_OK);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+
+    /* A reordered or broken chain is refused and changes nothing. */
+    cairn_stream_t reordered[2] = {reader(&incr), reader(&full)};
+    info_lines[0] = '\0';
+    CHECK_RC(cairn_restore(db2, NULL, reordered, 2, &rep), CAIRN_ERR_BACKUP_CHAIN);
+    CHECK(strcmp(info_lines, "1 cairn_restore: broken backup chain (-25)\n") == 0);
+    cairn_stream_t skipping[2] = {reader(&full), reader(&incr2)};
+    CHECK_RC(cairn_restore(db2, NULL, skipping, 2, &rep), CAIRN_ERR_BACKUP_CHAIN);
+    struct mem_stream full_again = full; /* the same bytes, a position of its own */
+    cairn_stream_t twice[2] = {reader(&full), reader(&full_again)};
+    CHECK_RC(cairn_restore(db2, NULL, twice, 2, &rep), CAIRN_ERR_BACKUP_CHAIN);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+
+    /* A tampered stream: verify and restore refuse it; the database stays as it was. */
+    full.data[full.len / 2] ^= 0x01;
+    from = reader(&full);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_ERR_BAD_BACKUP);
+    cairn_stream_t tampered[1] = {reader(&full)};
+    CHECK_RC(cairn_restore(db2, NULL, tampered, 1, &rep), CAIRN_ERR_BAD_BACKUP);
+    full.data[full.len / 2] ^= 0x01;
+    size_t whole = full.len;
+    full.len = whole - 10; /* truncated */
+    from = reader(&full);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_ERR_BAD_BACKUP);
+    full.len = whole;
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    /* A database under another key cannot read streams sealed with this one. */
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+    cairn_key_t key_b = {KEY_B, NULL, 0, 0};
+    CHECK_RC(cairn_format(&db2, &cfg2, &key_b), CAIRN_OK);
+    cairn_stream_t one[1] = {reader(&full)};
+    CHECK_RC(cairn_restore(db2, NULL, one, 1, &rep), CAIRN_ERR_WRONG_KEY);
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+
+    /* A separate raw backup key: the right one restores into a plain database, another key
+     * is CAIRN_ERR_WRONG_KEY. */
+    struct mem_stream raw;
+    memset(&raw, 0, sizeof raw);
+    cairn_backup_key_t bk;
+    memset(&bk, 0, sizeof bk);
+    bk.raw = KEY_B;
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_full(db, &bk, &to, &info), CAIRN_OK);
+    CHECK(info.key_mode == CAIRN_BACKUP_KEYED);
+    cairn_backup_key_t wrong;
+    memset(&wrong, 0, sizeof wrong);
+    wrong.raw = KEY_A;
+    from = reader(&raw);
+    CHECK_RC(cairn_backup_verify(db, &wrong, &from, &info), CAIRN_ERR_WRONG_KEY);
+    from = reader(&raw);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_ERR_WRONG_KEY);
+    CHECK_RC(cairn_format(&db2, &cfg2, NULL), CAIRN_OK);
+    one[0] = reader(&raw);
+    CHECK_RC(cairn_restore(db2, &wrong, one, 1, &rep), CAIRN_ERR_WRONG_KEY);
+    one[0] = reader(&raw);
+    CHECK_RC(cairn_restore(db2, &bk, one, 1, &rep), CAIRN_OK);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    free(raw.data);
+
+    /* A passphrase stream: salt and iterations given; the reader's iteration ceiling. */
+    memset(&raw, 0, sizeof raw);
+    static const uint8_t salt[16] = {1, 2, 3};
+    memset(&bk, 0, sizeof bk);
+    bk.passphrase = (const uint8_t *)"correct horse";
+    bk.passphrase_len = 13;
+    bk.salt = salt;
+    bk.iterations = 1000;
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_full(db, &bk, &to, &info), CAIRN_OK);
+    CHECK(info.key_mode == CAIRN_BACKUP_PASSPHRASE);
+    cairn_backup_key_t pk;
+    memset(&pk, 0, sizeof pk);
+    pk.passphrase = (const uint8_t *)"correct horse";
+    pk.passphrase_len = 13;
+    from = reader(&raw);
+    CHECK_RC(cairn_backup_verify(db, &pk, &from, &info), CAIRN_OK); /* default ceiling */
+    pk.iterations = 500;
+    from = reader(&raw);
+    CHECK_RC(cairn_backup_verify(db, &pk, &from, &info), CAIRN_ERR_BAD_BACKUP);
+    pk.iterations = 1000;
+    pk.passphrase = (const uint8_t *)"wrong horse!!";
+    from = reader(&raw);
+    CHECK_RC(cairn_backup_verify(db, &pk, &from, &info), CAIRN_ERR_WRONG_KEY);
+    free(raw.data);
+    memset(&raw, 0, sizeof raw);
+    bk.salt = NULL; /* from the config's random source */
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_full(db, &bk, &to, &info), CAIRN_OK);
+    free(raw.data);
+    memset(&raw, 0, sizeof raw);
+
+    /* Key errors. */
+    memset(&bk, 0, sizeof bk);
+    bk.raw = KEY_A;
+    bk.passphrase = (const uint8_t *)"x";
+    bk.passphrase_len = 1;
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_full(db, &bk, &to, &info), CAIRN_ERR_INVALID_ARGUMENT);
+    bk.raw = NULL;
+    bk.passphrase_len = 0;
+    CHECK_RC(cairn_backup_full(db, &bk, &to, &info), CAIRN_ERR_INVALID_ARGUMENT);
+
+    /* A writer failing mid-backup: its negative code comes back, a positive one is I/O; the
+     * last backup stays what it was. */
+    CHECK_RC(cairn_last_backup(db, &last), CAIRN_OK);
+    uint64_t last_seq = last.end_seq;
+    memset(&raw, 0, sizeof raw);
+    raw.fail_at = 3000;
+    raw.fail_rc = -77;
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_full(db, NULL, &to, &info), -77);
+    CHECK(raw.len > 0 && raw.len <= 3000);
+    free(raw.data);
+    memset(&raw, 0, sizeof raw);
+    raw.fail_at = 100;
+    raw.fail_rc = 5;
+    to = writer(&raw);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &to, &info), CAIRN_ERR_IO);
+    free(raw.data);
+    CHECK_RC(cairn_last_backup(db, &last), CAIRN_OK);
+    CHECK(last.end_seq == last_seq);
+    /* A reader failing, or claiming more than it was given. */
+    full.fail_at = 1000;
+    full.fail_rc = -78;
+    from = reader(&full);
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), -78);
+    one[0] = reader(&full);
+    dump(db, want);
+    CHECK_RC(cairn_restore(db, NULL, one, 1, &rep), -78); /* restore is atomic: */
+    dump(db, got);
+    CHECK(strcmp(want, got) == 0); /* nothing changed */
+    full.fail_rc = 0;
+    from.read = liar_read;
+    CHECK_RC(cairn_backup_verify(db, NULL, &from, &info), CAIRN_ERR_IO);
+
+    /* Stream argument errors. */
+    CHECK_RC(cairn_backup_full(db, NULL, NULL, &info), CAIRN_ERR_NULL);
+    cairn_stream_t empty;
+    memset(&empty, 0, sizeof empty);
+    CHECK_RC(cairn_backup_full(db, NULL, &empty, &info), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_backup_verify(db, NULL, &empty, &info), CAIRN_ERR_NULL);
+    cairn_stream_t both = partition(&cfg2, 0, 4);
+    both.write = mem_write;
+    CHECK_RC(cairn_backup_full(db, NULL, &both, &info), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_backup_full(NULL, NULL, &to, &info), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_backup_verify(NULL, NULL, &from, &info), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_restore(db2, NULL, NULL, 1, &rep), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_restore(db2, NULL, chain, 0, &rep), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_restore(db2, NULL, chain, 17, &rep), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cairn_restore(NULL, NULL, chain, 1, &rep), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_last_backup(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_last_backup(NULL, &last), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+
+    /* Backups to raw partitions of a second device, restored from them. */
+    cairn_ram_device_t *pdev;
+    cairn_config_t pcfg;
+    memset(&pcfg, 0, sizeof pcfg);
+    CHECK_RC(cairn_ram_device_new(&pdev, 16, 16, BLOCK, 12), CAIRN_OK);
+    CHECK_RC(cairn_ram_device_config(pdev, &pcfg), CAIRN_OK);
+    cairn_stream_t small = partition(&pcfg, 0, 1);
+    CHECK_RC(cairn_backup_full(db, NULL, &small, &info), CAIRN_ERR_NO_SPACE);
+    cairn_stream_t off_device = partition(&pcfg, 10, 4);
+    CHECK_RC(cairn_backup_full(db, NULL, &off_device, &info), CAIRN_ERR_INVALID_ARGUMENT);
+    cairn_config_t bad_dev = pcfg;
+    bad_dev.erase = NULL;
+    cairn_stream_t no_erase = partition(&bad_dev, 0, 4);
+    CHECK_RC(cairn_backup_full(db, NULL, &no_erase, &info), CAIRN_ERR_INVALID_ARGUMENT);
+    cairn_stream_t p_full = partition(&pcfg, 0, 8);
+    cairn_stream_t p_incr = partition(&pcfg, 8, 4);
+    CHECK_RC(cairn_backup_full(db, NULL, &p_full, &info), CAIRN_OK);
+    CHECK(info.stream_len > BLOCK);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"late\":1}", NULL), CAIRN_OK);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &p_incr, &info), CAIRN_OK);
+    CHECK_RC(cairn_backup_verify(db, NULL, &p_full, &info), CAIRN_OK);
+    CHECK(info.kind == CAIRN_BACKUP_FULL);
+    CHECK_RC(cairn_backup_verify(db, NULL, &p_incr, &info), CAIRN_OK);
+    CHECK(info.kind == CAIRN_BACKUP_INCREMENTAL);
+    dump(db, want);
+    CHECK_RC(cairn_format(&db2, &cfg2, &key), CAIRN_OK);
+    cairn_stream_t pchain[2] = {p_full, p_incr};
+    CHECK_RC(cairn_restore(db2, NULL, pchain, 2, &rep), CAIRN_OK);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0 && strstr(got, "late") != NULL);
+    /* A mixed chain: a partition and a callback. */
+    struct mem_stream m_incr;
+    memset(&m_incr, 0, sizeof m_incr);
+    CHECK_RC(cairn_doc_insert(db, "s", "{\"later\":1}", NULL), CAIRN_OK);
+    to = writer(&m_incr);
+    CHECK_RC(cairn_backup_incremental(db, NULL, &to, &info), CAIRN_OK);
+    dump(db, want);
+    cairn_stream_t mixed[3] = {p_full, p_incr, reader(&m_incr)};
+    CHECK_RC(cairn_restore(db2, NULL, mixed, 3, &rep), CAIRN_OK);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    /* A damaged partition. */
+    size_t plen = 0;
+    uint8_t *pdata = cairn_ram_device_data(pdev, &plen);
+    pdata[BLOCK + 100] ^= 0x10;
+    CHECK_RC(cairn_backup_verify(db, NULL, &p_full, &info), CAIRN_ERR_BAD_BACKUP);
+    CHECK_RC(cairn_restore(db2, NULL, pchain, 2, &rep), CAIRN_ERR_BAD_BACKUP);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    free(m_incr.data);
+
+    /* Statistics see the last backup. */
+    cairn_statistics_t st;
+    CHECK_RC(cairn_statistics(db, &st), CAIRN_OK);
+    CHECK(st.has_last_backup && st.last_backup_kind == CAIRN_BACKUP_INCREMENTAL &&
+          st.last_backup_time == 5000 && st.last_backup_seq > full_info.end_seq);
+
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    free(full.data);
+    free(incr.data);
+    free(incr2.data);
+    cairn_ram_device_free(pdev);
+    cairn_ram_device_free(dev2);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Integrity check, repair, compaction steps, statistics */
+
+static void test_check_repair_stats(void) {
+    cairn_ram_device_t *dev;
+    cairn_config_t cfg = ram_config(&dev, 32);
+    cairn_key_t key = {KEY_A, NULL, 0, 0};
+    cairn_db_t *db = NULL;
+    cairn_check_report_t cr;
+    cairn_repair_report_t rr;
+    cairn_statistics_t st;
+    char doc[160];
+    uint32_t pct = 999;
+    bool more = true;
+    uint64_t n = 0;
+
+    cfg.now_ms = test_clock;
+    clock_ms = 100;
+    CHECK_RC(cairn_format(&db, &cfg, &key), CAIRN_OK);
+    const char *by_i[] = {"i"};
+    CHECK_RC(cairn_index_create(db, "c", "by_i", by_i, 1, false), CAIRN_OK);
+    for (int i = 0; i < 60; i++) {
+        snprintf(doc, sizeof doc, "{\"i\":%d,\"pad\":\"%080d\"}", i, i);
+        CHECK_RC(cairn_doc_insert(db, "c", doc, NULL), CAIRN_OK);
+        clock_ms += 2; /* each call takes 2 ms of database time */
+    }
+    CHECK_RC(cairn_doc_get(db, "c", 999, doc, sizeof doc, NULL), CAIRN_ERR_NOT_FOUND);
+    CHECK_RC(cairn_doc_insert(db, "c", "{\"i\":", NULL), CAIRN_ERR_JSON); /* not counted */
+    CHECK_RC(cairn_doc_replace(db, "c", 999, "{}"), CAIRN_ERR_NOT_FOUND);
+
+    /* Statistics: a plain struct, and the older cairn_stats() agrees with it. */
+    memset(&st, 0xAB, sizeof st);
+    CHECK_RC(cairn_statistics(db, &st), CAIRN_OK);
+    CHECK(st.inserts.count == 60 && st.reads.count == 1 && st.updates.count == 1);
+    CHECK(st.failed == 1); /* the replace of a missing document */
+    CHECK(st.commit_ops.count >= 60);
+    CHECK(st.block_size == BLOCK && st.block_count == 32 &&
+          st.used_blocks + st.free_blocks == 32 && st.used_blocks > 0);
+    CHECK(!st.has_wear && st.wear_max == 0 && st.wear_total == 0);
+    CHECK(!st.has_last_backup && st.last_backup_seq == 0);
+    CHECK(st.expired_removed == 0 && st.corruption_events == 0 && st.garbage_percent <= 100);
+    cairn_stats_t old;
+    CHECK_RC(cairn_stats(db, &old), CAIRN_OK);
+    CHECK(old.commits == st.commits && old.segments == st.segments &&
+          old.free_blocks == st.free_blocks && old.block_count == st.block_count);
+    CHECK_RC(cairn_statistics(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_statistics(NULL, &st), CAIRN_ERR_NULL);
+
+    /* Compaction one step at a time, and the garbage estimate. */
+    CHECK_RC(cairn_flush(db), CAIRN_OK);
+    for (uint64_t id = 1; id <= 10; id++) CHECK_RC(cairn_doc_delete(db, "c", id), CAIRN_OK);
+    CHECK_RC(cairn_flush(db), CAIRN_OK);
+    CHECK_RC(cairn_garbage_percent(db, &pct), CAIRN_OK);
+    CHECK(pct > 0 && pct <= 100);
+    int steps = 0;
+    do {
+        CHECK_RC(cairn_compact_step(db, &more), CAIRN_OK);
+        steps++;
+    } while (more && steps < 50);
+    CHECK(!more && steps >= 1);
+    CHECK_RC(cairn_garbage_percent(db, &pct), CAIRN_OK);
+    CHECK(pct == 0);
+    CHECK_RC(cairn_compact_step(db, NULL), CAIRN_OK);
+    CHECK_RC(cairn_garbage_percent(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_garbage_percent(NULL, &pct), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_compact_step(NULL, &more), CAIRN_ERR_NULL);
+
+    /* A clean database checks clean; repair of it changes nothing. */
+    memset(&cr, 0xCD, sizeof cr);
+    CHECK_RC(cairn_check(db, &cr), CAIRN_OK);
+    CHECK(cr.clean && cr.bad_pages == 0 && cr.inconsistencies == 0 && cr.missing_files == 0);
+    CHECK(cr.collections == 1 && cr.documents == 50 && cr.indexes == 1 &&
+          cr.index_entries == 50 && cr.segments >= 1 && cr.pages > 0);
+    CHECK(cr.unreadable_documents == 0 && cr.count_mismatches == 0 &&
+          cr.missing_index_entries == 0 && cr.stray_index_entries == 0);
+    memset(&rr, 0xCD, sizeof rr);
+    CHECK_RC(cairn_repair(db, &rr), CAIRN_OK);
+    CHECK(rr.pages_quarantined == 0 && rr.frames_dropped == 0 && rr.documents_removed == 0 &&
+          rr.counts_fixed == 0 && rr.indexes_rebuilt == 1 && rr.indexes_dropped == 0);
+    CHECK_RC(cairn_repair(db, NULL), CAIRN_OK);
+    CHECK_RC(cairn_check(db, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_check(NULL, &cr), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_repair(NULL, &rr), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+
+    /* open_for_repair opens a sound database like cairn_open(). */
+    CHECK_RC(cairn_open_for_repair(&db, &cfg, &key), CAIRN_OK);
+    CHECK_RC(cairn_doc_count(db, "c", &n), CAIRN_OK);
+    CHECK(n == 50);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_open_for_repair(NULL, &cfg, &key), CAIRN_ERR_NULL);
+    db = (cairn_db_t *)1;
+    CHECK_RC(cairn_open_for_repair(&db, &cfg, NULL), CAIRN_ERR_KEY_MISMATCH);
+    CHECK(db == NULL);
+
+    /* Damage 16 bytes in one block at a time (inside a segment page when the block holds
+     * one): where the database still opens, a check that finds the damage reports it (and
+     * logs a corruption event), and a repair leaves a database that checks clean. */
+    size_t len = 0;
+    uint8_t *data = cairn_ram_device_data(dev, &len);
+    uint8_t *good = malloc(len);
+    CHECK(good != NULL);
+    memcpy(good, data, len);
+    int found = 0, repaired = 0;
+
+    for (uint32_t b = 0; b < 32; b++) {
+        memcpy(data, good, len);
+        int damaged = 0;
+        for (uint32_t off = 300; off < 316; off++) {
+            if (data[b * BLOCK + off] != 0xFF) damaged = 1;
+            data[b * BLOCK + off] ^= 0x5A;
+        }
+        if (!damaged) continue; /* an erased block: nothing to damage */
+        int rc = cairn_open_for_repair(&db, &cfg, &key);
+        if (rc != CAIRN_OK) {
+            CHECK(is_error_code(rc));
+            continue;
+        }
+        rc = cairn_check(db, &cr);
+        CHECK(rc == CAIRN_OK || is_error_code(rc));
+        if (rc == CAIRN_OK && !cr.clean) {
+            found++;
+            CHECK_RC(cairn_statistics(db, &st), CAIRN_OK);
+            CHECK(st.corruption_events == 1);
+            struct events_seen s;
+            memset(&s, 0, sizeof s);
+            CHECK_RC(cairn_events(db, CAIRN_LOG_WARN, 1, event_cb, &s), CAIRN_OK);
+            CHECK(s.calls == 1 && s.codes[0] == CAIRN_EVENT_CORRUPTION);
+            rc = cairn_repair(db, &rr);
+            CHECK(rc == CAIRN_OK || is_error_code(rc));
+            if (rc == CAIRN_OK) {
+                CHECK(rr.pages_quarantined + rr.documents_removed + rr.counts_fixed > 0);
+                CHECK_RC(cairn_check(db, &cr), CAIRN_OK);
+                CHECK(cr.clean);
+                if (cr.clean) repaired++;
+            }
+        }
+        rc = cairn_close(db);
+        CHECK(rc == CAIRN_OK || is_error_code(rc));
+    }
+    CHECK(found > 0 && repaired > 0);
+    memcpy(data, good, len);
+    free(good);
+    cairn_ram_device_free(dev);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Image-file device, allocator hooks */
 
 static const char *image_dir = ".";
@@ -1846,6 +3164,13 @@ int main(int argc, char **argv) {
         {"schemas", test_schemas},
         {"index_list_and_explain", test_index_list_and_explain},
         {"doc_handles", test_doc_handles},
+        {"ttl_and_time", test_ttl_and_time},
+        {"txn_ttl", test_txn_ttl},
+        {"tags", test_tags},
+        {"capped_and_events", test_capped_and_events},
+        {"batches", test_batches},
+        {"backup_restore", test_backup_restore},
+        {"check_repair_stats", test_check_repair_stats},
         {"file_device", test_file_device},
         {"set_allocator", test_set_allocator},
     };
