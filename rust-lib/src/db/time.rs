@@ -97,7 +97,11 @@ impl Clock {
         if wall > now {
             self.floor = wall;
             self.last = wall;
-            // `read` set `base` to the reading that gave `now` (if there is a counter).
+            // Time counts on from this moment: re-base on the reading that gave `now`, not on
+            // an earlier one, or the time elapsed since that one would be added to `wall`.
+            if let (Some(src), Some(_)) = (self.source.as_mut(), self.base) {
+                self.base = Some(src());
+            }
         }
     }
 
@@ -253,6 +257,20 @@ mod tests {
     fn counter(c: &Cell) -> Source {
         let c = c.clone();
         Box::new(move || c.get())
+    }
+
+    #[test]
+    fn set_time_counts_on_from_the_moment_it_is_set() {
+        let c = Cell::new(1_000_000);
+        let mut k = Clock::new(None, 60);
+        let src = c.clone();
+        k.set_source(Box::new(move || src.get()));
+        assert_eq!(k.read(), 1_000_000);
+        c.set(1_000_500);
+        k.set_time(2_000_000);
+        assert_eq!(k.read(), 2_000_000);
+        c.set(1_000_700);
+        assert_eq!(k.read(), 2_000_200);
     }
 
     #[test]
