@@ -118,6 +118,9 @@ pub struct Stats {
 
 /// A callback over live entries (key, value); returns false to stop.
 type EntryFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+/// A callback over batches of live entries, given the database between batches; returns false
+/// to stop.
+type BatchFn<'a, D> = dyn FnMut(&mut Database<D>, &[(Vec<u8>, Vec<u8>)]) -> Result<bool> + 'a;
 
 /// A collection's resolved id and metadata, cached across calls.
 #[derive(Clone)]
@@ -476,29 +479,45 @@ impl<D: BlockDevice> Database<D> {
     /// Visit every live entry under `prefix` in key order with bounded RAM; `f` returns false
     /// to stop.
     fn scan_prefix(&mut self, prefix: &[u8], f: &mut EntryFn<'_>) -> Result<()> {
+        self.for_each_batch(prefix, &mut |_, batch| {
+            for (k, v) in batch {
+                if !f(k, v)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Visit every live entry under `prefix` a batch of `iter_batch` at a time; `f` gets the
+    /// database between batches (so it may read or commit) and returns false to stop.
+    fn for_each_batch(&mut self, prefix: &[u8], f: &mut BatchFn<'_, D>) -> Result<()> {
         let end = format::prefix_end(prefix);
-        let mut from = prefix.to_vec();
+        self.for_each_batch_in(prefix, end.as_deref(), f)
+    }
+
+    /// [`Database::for_each_batch`] over the keys `start <= key < end`.
+    fn for_each_batch_in(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        f: &mut BatchFn<'_, D>,
+    ) -> Result<()> {
+        let n = self.cfg.iter_batch.max(1);
+        let mut from = start.to_vec();
         let mut batch = Vec::new();
         loop {
             batch.clear();
-            self.store.scan(
-                &from,
-                end.as_deref(),
-                self.cfg.iter_batch.max(1),
-                &mut batch,
-            )?;
-            let Some((last, _)) = batch.last() else {
+            self.store.scan(&from, end, n, &mut batch)?;
+            if !f(self, &batch)? {
                 return Ok(());
-            };
-            from = last.clone();
-            from.push(0);
-            for (k, v) in &batch {
-                if !f(k, v)? {
-                    return Ok(());
-                }
             }
-            if batch.len() < self.cfg.iter_batch.max(1) {
-                return Ok(());
+            match batch.last() {
+                Some((k, _)) if batch.len() == n => {
+                    from = k.clone();
+                    from.push(0);
+                }
+                _ => return Ok(()),
             }
         }
     }
@@ -817,16 +836,11 @@ impl<D: BlockDevice> Database<D> {
 
     /// Index every document of `cid`, a few per commit, so no transaction outgrows the WAL.
     fn fill_index(&mut self, cid: u32, def: &mut IndexDef) -> Result<()> {
-        let end = Some(format::docs_end(cid));
+        let end = format::docs_end(cid);
         let budget = self.store.max_commit_bytes() / 2;
-        let mut from = format::doc_key(cid, 0);
-        let mut batch = Vec::new();
-        loop {
-            batch.clear();
-            let n = self.cfg.iter_batch.max(1);
-            self.store.scan(&from, end.as_deref(), n, &mut batch)?;
-            let mut t = self.begin();
-            for (k, raw) in &batch {
+        self.for_each_batch_in(&format::doc_key(cid, 0), Some(&end), &mut |db, batch| {
+            let mut t = db.begin();
+            for (k, raw) in batch {
                 let id = format::doc_id_of(cid, k).ok_or(Error::Corrupt)?;
                 // An expired document stays expired (time never goes back): never index it.
                 if t.expired(format::decode_doc_header(raw)?.0.exp)? {
@@ -836,7 +850,7 @@ impl<D: BlockDevice> Database<D> {
                 let need: usize = keys.iter().map(|k| k.len() + 8).sum();
                 if t.bytes + need > budget && !t.ws.is_empty() {
                     t.commit()?;
-                    t = self.begin();
+                    t = db.begin();
                 }
                 for key in keys {
                     if def.unique && !index::is_all_null(&key) {
@@ -847,14 +861,8 @@ impl<D: BlockDevice> Database<D> {
                 def.multikey |= multikey;
             }
             t.commit()?;
-            match batch.last() {
-                Some((k, _)) if batch.len() == n => {
-                    from = k.clone();
-                    from.push(0);
-                }
-                _ => return Ok(()),
-            }
-        }
+            Ok(true)
+        })
     }
 
     /// Drop an index whose build did not finish (a failed build, or one cut by power loss).

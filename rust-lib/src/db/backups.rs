@@ -15,7 +15,6 @@ use crate::crypto::{MasterKey, Sealer, SALT_LEN};
 use crate::flash::BlockDevice;
 use crate::format::{self, Reader};
 use crate::{Error, Result};
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 
@@ -60,7 +59,7 @@ pub struct RestoreReport {
 /// A sealer for `spec`, owned, with the database's own sealer borrowed when it is that one.
 enum KeyHolder<'a> {
     Db(&'a Sealer),
-    Own(Box<Sealer>),
+    Own(Sealer),
     Pass(&'a [u8], [u8; SALT_LEN], u32),
 }
 
@@ -68,9 +67,7 @@ impl<'a> KeyHolder<'a> {
     fn new(spec: &BackupKeySpec<'a>, db: &'a Sealer) -> Self {
         match *spec {
             BackupKeySpec::Database => KeyHolder::Db(db),
-            BackupKeySpec::Raw(k) => {
-                KeyHolder::Own(Box::new(Sealer::with_key(&MasterKey::from_bytes(k))))
-            }
+            BackupKeySpec::Raw(k) => KeyHolder::Own(Sealer::with_key(&MasterKey::from_bytes(k))),
             BackupKeySpec::Passphrase {
                 pass,
                 salt,

@@ -11,11 +11,7 @@ use crate::flash::BlockDevice;
 use crate::format;
 use crate::index::{self, IndexDef};
 use crate::{Error, Result};
-use alloc::string::String;
 use alloc::vec::Vec;
-
-/// A batch of live entries (key, value) from a scan.
-type Batch = [(Vec<u8>, Vec<u8>)];
 
 /// What [`Database::check`] found. Counts of problems; zero everywhere is a clean database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,39 +61,14 @@ pub struct RepairReport {
 }
 
 impl<D: BlockDevice> Database<D> {
-    /// Visit every live entry under `prefix` in batches: `f` gets the database and a batch.
-    fn for_each_batch(
-        &mut self,
-        prefix: &[u8],
-        f: &mut dyn FnMut(&mut Self, &Batch) -> Result<()>,
-    ) -> Result<()> {
-        let end = format::prefix_end(prefix);
-        let n = self.cfg.iter_batch.max(1);
-        let mut from = prefix.to_vec();
-        let mut batch = Vec::new();
-        loop {
-            batch.clear();
-            self.store.scan(&from, end.as_deref(), n, &mut batch)?;
-            f(self, &batch)?;
-            match batch.last() {
-                Some((k, _)) if batch.len() == n => {
-                    from = k.clone();
-                    from.push(0);
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// Collection names and ids, from the catalog.
-    fn collection_ids(&mut self) -> Result<Vec<(String, u32)>> {
-        let mut out = Vec::new();
-        for name in self.collections()? {
-            if let Some(id) = self.begin().collection_id(&name)? {
-                out.push((name, id));
-            }
-        }
-        Ok(out)
+    /// Collection ids, from one scan of the catalog.
+    fn collection_ids(&mut self) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        self.scan_prefix(&[format::T_CATALOG, format::CAT_COLLECTION], &mut |_, v| {
+            ids.push(format::decode_u32(v)?);
+            Ok(true)
+        })?;
+        Ok(ids)
     }
 
     /// Walk the whole database and report every inconsistency found. A page that fails
@@ -108,7 +79,7 @@ impl<D: BlockDevice> Database<D> {
             store: self.store.check()?,
             ..CheckReport::default()
         };
-        for (_, cid) in self.collection_ids()? {
+        for cid in self.collection_ids()? {
             r.collections += 1;
             let defs = self.begin().indexes(cid)?;
             r.indexes += defs.len() as u32;
@@ -141,7 +112,7 @@ impl<D: BlockDevice> Database<D> {
                         }
                     }
                 }
-                Ok(())
+                Ok(true)
             });
             match res {
                 Ok(()) => {}
@@ -162,7 +133,7 @@ impl<D: BlockDevice> Database<D> {
                             r.stray_index_entries += 1;
                         }
                     }
-                    Ok(())
+                    Ok(true)
                 });
                 match res {
                     Ok(()) | Err(Error::Corrupt) => {}
@@ -238,7 +209,7 @@ impl<D: BlockDevice> Database<D> {
             rep.pages_quarantined = self.store.salvage()?;
         }
         self.release_caches()?;
-        for (_, cid) in self.collection_ids()? {
+        for cid in self.collection_ids()? {
             // Documents that do not decode go, then the count is made true.
             let (mut present, mut bytes) = (0u64, 0u64);
             let mut bad: Vec<u64> = Vec::new();
@@ -261,7 +232,7 @@ impl<D: BlockDevice> Database<D> {
                         db.remove_raw_docs(cid, &mut bad)?;
                     }
                 }
-                Ok(())
+                Ok(true)
             })?;
             rep.documents_removed += bad.len() as u64;
             self.remove_raw_docs(cid, &mut bad)?;
