@@ -343,3 +343,120 @@ fn time_never_goes_back_across_a_restore_of_an_older_backup() {
         .expect("reopen");
     assert!(db.now().expect("now") > 5_000_000);
 }
+
+/// A sink that fails once it has taken `left` bytes (a UART or card going away).
+struct FailingSink {
+    left: usize,
+}
+
+impl cairndb::backup::BackupSink for FailingSink {
+    fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        if data.len() > self.left {
+            return Err(Error::Io);
+        }
+        self.left -= data.len();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_failing_mid_backup_changes_nothing() {
+    let (mut db, _, states) = with_chain();
+    let before = db.last_backup().expect("last").expect("a backup was taken");
+    let r = db.backup_incremental(FailingSink { left: 200 }, &BackupKeySpec::Database);
+    assert_eq!(r.map(|_| ()), Err(Error::Io));
+    assert_eq!(db.last_backup().expect("last"), Some(before));
+    diff(&mut db, &states[2]).expect("data untouched");
+    // The chain still continues from the last complete backup.
+    let mut inc = Vec::new();
+    let info = db
+        .backup_incremental(&mut inc, &BackupKeySpec::Database)
+        .expect("incremental");
+    assert_eq!(info.header.base_seq, before.end_seq);
+}
+
+#[test]
+fn a_restore_that_does_not_fit_leaves_the_database_as_it_was() {
+    let cfg = small_config();
+    let mut target = Database::format(new_sim(20), &cfg, &Key::Raw(&KEY_A))
+        .map_err(|e| e.0)
+        .expect("format");
+    let mut model = Model::default();
+    // Fill the small volume until writes are refused, then thin it a little.
+    // Random text, so page compression cannot make room either.
+    let mut rng = Rng(99);
+    let mut pad = |rng: &mut Rng| -> String {
+        (0..25)
+            .map(|_| format!("{:08x}", rng.next() as u32))
+            .collect()
+    };
+    let mut i = 0u64;
+    loop {
+        let p = pad(&mut rng);
+        let op = Op::Insert("a", json(&format!(r#"{{"n":{i},"pad":"{p}"}}"#)));
+        match run_op(&mut target, &op) {
+            Ok(()) => model.apply(&op),
+            Err(Error::NoSpace) => break,
+            Err(e) => panic!("fill: {e:?}"),
+        }
+        i += 1;
+    }
+    // A chain whose full backup holds far more than the free space.
+    let mut src = fresh(&KEY_A);
+    for j in 0..400 {
+        let p = pad(&mut rng);
+        src.insert("b", &json(&format!(r#"{{"n":{j},"pad":"{p}"}}"#)))
+            .expect("insert");
+    }
+    let mut full = Vec::new();
+    src.backup_full(&mut full, &BackupKeySpec::Database)
+        .expect("full");
+    let r = restore_into(&mut target, &[full], &BackupKeySpec::Database);
+    assert!(
+        matches!(r, Err(Error::NoSpace) | Err(Error::Fs(-28))),
+        "{r:?}"
+    );
+    diff(&mut target, &model).expect("target untouched");
+    let dev = target.close().1;
+    let mut target = Database::open(dev, &cfg, &Key::Raw(&KEY_A))
+        .map_err(|e| e.0)
+        .expect("reopen");
+    diff(&mut target, &model).expect("after reopen");
+    assert!(target.check().expect("check").is_clean());
+}
+
+#[test]
+fn a_restore_that_leaves_the_flash_too_full_for_more_writes_still_reports_success() {
+    let cfg = small_config();
+    let mut target = Database::format(new_sim(20), &cfg, &Key::Raw(&KEY_A))
+        .map_err(|e| e.0)
+        .expect("format");
+    target.insert("a", &json(r#"{"n":0}"#)).expect("insert");
+    let mut rng = Rng(7);
+    let mut src = fresh(&KEY_A);
+    let mut model = Model::default();
+    for j in 0..110u64 {
+        let p: String = (0..25).map(|_| format!("{:08x}", rng.next() as u32)).collect();
+        let op = Op::Insert("b", json(&format!(r#"{{"n":{j},"pad":"{p}"}}"#)));
+        run_op(&mut src, &op).expect("insert");
+        model.apply(&op);
+    }
+    let mut full = Vec::new();
+    src.backup_full(&mut full, &BackupKeySpec::Database)
+        .expect("full");
+    // The restored data fits beside the old, but leaves too little room for ordinary writes:
+    // the restore's own bookkeeping commit cannot be made, and the restore is still done.
+    restore_into(&mut target, &[full], &BackupKeySpec::Database).expect("restore switched");
+    assert_eq!(
+        target.insert("a", &json(r#"{"n":1}"#)).map(|_| ()),
+        Err(Error::NoSpace),
+        "the volume is as full as this test needs"
+    );
+    diff(&mut target, &model).expect("restored state");
+    let dev = target.close().1;
+    let mut target = Database::open(dev, &cfg, &Key::Raw(&KEY_A))
+        .map_err(|e| e.0)
+        .expect("reopen");
+    diff(&mut target, &model).expect("after reopen");
+    assert!(target.check().expect("check").is_clean());
+}

@@ -321,15 +321,25 @@ impl<D: BlockDevice> Database<D> {
             Ok(h.end_seq)
         });
         res?;
-        self.release_caches()?;
+        // The store switched: the restore has happened. What follows is bookkeeping whose
+        // failure (a full flash, say) must not report it as failed.
+        self.colls.clear();
+        self.indexes.clear();
+        self.schemas.clear();
         // The restored history carries its own (older) time mark: the next time issued past it
-        // must write a new one, or a reboot could start the time below times issued now.
-        let mark = self.store.get(&super::time::mark_key())?;
-        self.clock
-            .set_persisted(super::time::load_mark(mark.as_deref())?);
+        // must write a new one, or a reboot could start the time below times issued now. If it
+        // cannot be read, assume none: the next commit then writes one.
+        let mark = self
+            .store
+            .get(&super::time::mark_key())
+            .and_then(|m| super::time::load_mark(m.as_deref()));
+        self.clock.set_persisted(mark.unwrap_or(None));
         let last = prev.ok_or(Error::InvalidArgument)?;
-        self.abandon_index_build()?;
-        // The restored state is the chain's last backup: the next incremental continues it.
+        // A half-built index in the restored state is dropped here or at the next open.
+        let _ = self.abandon_index_build();
+        // The restored state is the chain's last backup: the next incremental continues it. If
+        // this record cannot be written, the restored one names an older backup, below the
+        // restored history's floor, and an incremental is refused (`BackupChain`), never wrong.
         let lb = LastBackup {
             kind: last.kind,
             end_seq: last.end_seq,
@@ -342,13 +352,13 @@ impl<D: BlockDevice> Database<D> {
             last.end_seq,
             records
         );
-        self.transaction(|t| {
+        let _ = self.transaction(|t| {
             t.write(
                 format::catalog_key(CAT_LAST_BACKUP, &[]),
                 Some(encode_last(&lb)),
             )?;
             t.log_event(Level::Info, EVENT_RESTORE, &msg)
-        })?;
+        });
         Ok(RestoreReport {
             streams: n as u32,
             records,

@@ -759,13 +759,30 @@ impl<D: BlockDevice> Store<D> {
         man.incr_floor = end_seq;
         // The restored segments hold their own time mark.
         man.time_mark = None;
-        self.install(man)?;
+        // The root write is the switch. Until it returns, the old store stands.
+        let old = core::mem::replace(&mut self.man, man);
+        if let Err(e) = self.write_root() {
+            self.man = old;
+            for f in written {
+                let _ = self.fs.remove(SegPath::new(f).as_str());
+            }
+            return Err(e);
+        }
+        // From here the restore has happened: what follows is housekeeping that a later root
+        // write or fold redoes, so its errors must not report the restore as failed.
         self.mem.clear();
         self.mem_bytes = 0;
         self.wal_next = self.man.wal_base;
-        self.reset_wal()?;
+        // Old files the removal misses stay listed as obsolete in the manifest.
+        let _ = self.remove_obsolete();
+        // Old frames left in a WAL that could not be replaced are below `wal_base`: never read.
+        if self.reset_wal().is_err() {
+            self.wal_frames = 0;
+            self.wal_bytes = 0;
+        }
         self.used_blocks = None;
-        self.maybe_merge()
+        let _ = self.maybe_merge();
+        Ok(())
     }
 
     // ------------------------------------------------------------------------------------------
