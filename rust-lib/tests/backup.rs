@@ -385,7 +385,7 @@ fn a_restore_that_does_not_fit_leaves_the_database_as_it_was() {
     // Fill the small volume until writes are refused, then thin it a little.
     // Random text, so page compression cannot make room either.
     let mut rng = Rng(99);
-    let mut pad = |rng: &mut Rng| -> String {
+    let pad = |rng: &mut Rng| -> String {
         (0..25)
             .map(|_| format!("{:08x}", rng.next() as u32))
             .collect()
@@ -436,7 +436,9 @@ fn a_restore_that_leaves_the_flash_too_full_for_more_writes_still_reports_succes
     let mut src = fresh(&KEY_A);
     let mut model = Model::default();
     for j in 0..110u64 {
-        let p: String = (0..25).map(|_| format!("{:08x}", rng.next() as u32)).collect();
+        let p: String = (0..25)
+            .map(|_| format!("{:08x}", rng.next() as u32))
+            .collect();
         let op = Op::Insert("b", json(&format!(r#"{{"n":{j},"pad":"{p}"}}"#)));
         run_op(&mut src, &op).expect("insert");
         model.apply(&op);
