@@ -211,9 +211,9 @@
 
 /**
  * The version of ::cairn_config_t this header describes (a zero `version` field means it).
- * Version 1 ended at `log`; version 2 added the lock fields.
+ * Version 1 ended at `log`; version 2 added the lock fields; version 3 `platform_ctx`.
  */
-#define CAIRN_CONFIG_VERSION 2
+#define CAIRN_CONFIG_VERSION 3
 
 /**
  * `lock_timeout_ms` value for waiting without a bound (the lock callback receives it
@@ -505,7 +505,8 @@ typedef struct cairn_config_t {
    */
   uint32_t version;
   /**
-   * Passed unchanged as the first argument of every callback below.
+   * Passed unchanged as the first argument of the flash callbacks below (and of the
+   * clock, random and log callbacks when `platform_ctx` is NULL).
    */
   void *ctx;
   /**
@@ -616,6 +617,12 @@ typedef struct cairn_config_t {
    * ::CAIRN_WAIT_FOREVER: no bound.
    */
   uint32_t lock_timeout_ms;
+  /**
+   * Passed as the first argument of `now_ms`, `random` and `log` (version 3), so that
+   * platform glue keeps its state apart from the flash driver's `ctx`. NULL: those
+   * callbacks get `ctx`, as in versions 1 and 2.
+   */
+  void *platform_ctx;
 } cairn_config_t;
 
 /**
@@ -1045,6 +1052,50 @@ typedef struct cairn_last_backup_t {
    */
   uint8_t backup_id[CAIRN_BACKUP_ID_LEN];
 } cairn_last_backup_t;
+
+/**
+ * A backup ring (cairn_ring_backup()): `block_count` blocks from `first_block` of `device`,
+ * split into two chain areas of `slots` slots (2 to ::CAIRN_RING_MAX_SLOTS). Each chain is a
+ * full backup followed by incrementals; a new full backup always goes to the area not in use,
+ * so one complete chain survives a power cut at any moment. Only read during the call.
+ */
+typedef struct cairn_ring_t {
+  /**
+   * The flash holding the ring (device fields of a config, as for ::cairn_stream_t). It must
+   * not overlap the volume of an open database.
+   */
+  const struct cairn_config_t *device;
+  /**
+   * First block of the ring on `device`.
+   */
+  uint32_t first_block;
+  /**
+   * Blocks of the ring: at least `2 * slots`; each slot gets `block_count / (2 * slots)`.
+   */
+  uint32_t block_count;
+  /**
+   * Slots per chain area.
+   */
+  uint32_t slots;
+} cairn_ring_t;
+
+/**
+ * What a ring holds (cairn_ring_status()).
+ */
+typedef struct cairn_ring_status_t {
+  /**
+   * Linked backups found in each chain area (0: none), by their headers.
+   */
+  uint32_t chain_len[2];
+  /**
+   * The area a restore would use (the newer chain), or -1 when the ring holds none.
+   */
+  int32_t newest;
+  /**
+   * Blocks per slot.
+   */
+  uint32_t slot_blocks;
+} cairn_ring_status_t;
 
 /**
  * What cairn_check() found: counts of what was examined and of problems. Zero problems
@@ -3000,6 +3051,59 @@ int32_t cairn_restore(struct cairn_db_t *db, const struct cairn_backup_key_t *ke
  * `last` valid for a write.
  */
 int32_t cairn_last_backup(struct cairn_db_t *db, struct cairn_last_backup_t *last);
+
+/**
+ * Takes the next scheduled backup into the ring: an incremental appended to the chain that
+ * ends with the database's last backup, or, when that chain is full, missing, or no longer
+ * continued (a restore or repair came between), a full backup into the other area. Logs a
+ * ::CAIRN_EVENT_BACKUP event.
+ *
+ * @param area  receives the chain area written (0 or 1); may be NULL.
+ * @param slot  receives the slot written (0: a full backup); may be NULL.
+ * @retval as cairn_backup_full() (CAIRN_ERR_INVALID_ARGUMENT also for a ring shape that
+ *         gives a slot no block or a ring off its device; CAIRN_ERR_NO_SPACE: a backup
+ *         larger than a slot). On error the ring's complete chains are untouched.
+ *
+ * Thread safety: as cairn_backup_full().
+ *
+ * # Safety
+ * `key` NULL or valid; `ring` valid, its device usable for the call; `info`, `area`, `slot`
+ * NULL or valid for a write.
+ */
+int32_t cairn_ring_backup(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_ring_t *ring, struct cairn_backup_info_t *info, uint32_t *area, uint32_t *slot);
+
+/**
+ * Restores the ring's newest chain that verifies to its end: a chain whose last backup was
+ * torn by a power cut restores up to the backup before; a torn full backup falls back on the
+ * other area's chain. Atomic as cairn_restore(); the next cairn_ring_backup() continues the
+ * restored chain. Logs a ::CAIRN_EVENT_RESTORE event.
+ *
+ * @retval as cairn_restore(), plus CAIRN_ERR_NOT_FOUND (the ring holds no chain) and
+ *         CAIRN_ERR_WRONG_KEY (it holds backups under another key only).
+ *
+ * Thread safety: as cairn_restore().
+ *
+ * # Safety
+ * `key` NULL or valid; `ring` valid, its device usable for the call; `report` NULL or valid
+ * for a write.
+ */
+int32_t cairn_ring_restore(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_ring_t *ring, struct cairn_restore_report_t *report);
+
+/**
+ * Reads which chains the ring holds, from the backups' authenticated headers (bodies are not
+ * verified; cairn_ring_restore() verifies them). Nothing is written.
+ *
+ * @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (as for cairn_ring_backup()),
+ *         CAIRN_ERR_IO, CAIRN_ERR_NO_MEMORY, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+ *         CAIRN_ERR_INTERNAL.
+ *
+ * Thread safety: holds the handle's platform lock for the call.
+ *
+ * # Safety
+ * `key` NULL or valid; `ring` valid, its device usable for the call; `status` valid for a
+ * write.
+ */
+int32_t cairn_ring_status(struct cairn_db_t *db, const struct cairn_backup_key_t *key, const struct cairn_ring_t *ring, struct cairn_ring_status_t *status);
 
 /**
  * Opens the database on `cfg` (as cairn_open()) even when its write-ahead log holds frames

@@ -643,3 +643,174 @@ pub unsafe extern "C" fn cairn_last_backup(
         })
     }
 }
+
+/// A backup ring (cairn_ring_backup()): `block_count` blocks from `first_block` of `device`,
+/// split into two chain areas of `slots` slots (2 to ::CAIRN_RING_MAX_SLOTS). Each chain is a
+/// full backup followed by incrementals; a new full backup always goes to the area not in use,
+/// so one complete chain survives a power cut at any moment. Only read during the call.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct cairn_ring_t {
+    /// The flash holding the ring (device fields of a config, as for ::cairn_stream_t). It must
+    /// not overlap the volume of an open database.
+    pub device: *const cairn_config_t,
+    /// First block of the ring on `device`.
+    pub first_block: u32,
+    /// Blocks of the ring: at least `2 * slots`; each slot gets `block_count / (2 * slots)`.
+    pub block_count: u32,
+    /// Slots per chain area.
+    pub slots: u32,
+}
+
+/// Most slots per chain area of a ::cairn_ring_t.
+pub const CAIRN_RING_MAX_SLOTS: u32 = cairndb::db::MAX_RING_SLOTS;
+
+/// What a ring holds (cairn_ring_status()).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct cairn_ring_status_t {
+    /// Linked backups found in each chain area (0: none), by their headers.
+    pub chain_len: [u32; 2],
+    /// The area a restore would use (the newer chain), or -1 when the ring holds none.
+    pub newest: i32,
+    /// Blocks per slot.
+    pub slot_blocks: u32,
+}
+
+/// The core ring and its partition device.
+///
+/// # Safety
+/// `ring` NULL or valid, its device usable for the call.
+unsafe fn ring_of(ring: *const cairn_ring_t) -> R<(cairndb::db::BackupRing, CallbackDevice)> {
+    // SAFETY: the caller's contract.
+    let r = unsafe { ring.as_ref() }.ok_or(CAIRN_ERR_NULL)?;
+    if r.device.is_null() {
+        return Err(CAIRN_ERR_NULL);
+    }
+    let core = cairndb::db::BackupRing::new(r.first_block, r.block_count, r.slots)
+        .map_err(|_| CAIRN_ERR_INVALID_ARGUMENT)?;
+    // SAFETY: the caller's contract for `device`.
+    let dev = unsafe { partition_device(r.device)? };
+    Ok((core, dev))
+}
+
+/// Takes the next scheduled backup into the ring: an incremental appended to the chain that
+/// ends with the database's last backup, or, when that chain is full, missing, or no longer
+/// continued (a restore or repair came between), a full backup into the other area. Logs a
+/// ::CAIRN_EVENT_BACKUP event.
+///
+/// @param area  receives the chain area written (0 or 1); may be NULL.
+/// @param slot  receives the slot written (0: a full backup); may be NULL.
+/// @retval as cairn_backup_full() (CAIRN_ERR_INVALID_ARGUMENT also for a ring shape that
+///         gives a slot no block or a ring off its device; CAIRN_ERR_NO_SPACE: a backup
+///         larger than a slot). On error the ring's complete chains are untouched.
+///
+/// Thread safety: as cairn_backup_full().
+///
+/// # Safety
+/// `key` NULL or valid; `ring` valid, its device usable for the call; `info`, `area`, `slot`
+/// NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn cairn_ring_backup(
+    db: *mut cairn_db_t,
+    key: *const cairn_backup_key_t,
+    ring: *const cairn_ring_t,
+    info: *mut cairn_backup_info_t,
+    area: *mut u32,
+    slot: *mut u32,
+) -> i32 {
+    // SAFETY: the documented contract.
+    let platform = unsafe { db.as_ref() }.map(|h| h.platform);
+    // SAFETY: the documented contract.
+    unsafe {
+        with_db(db, "cairn_ring_backup", |d| {
+            let spec = BKey::read(key)?.spec(platform.as_ref(), true)?;
+            let (ring, mut dev) = ring_of(ring)?;
+            let b = ring.backup(d, &mut dev, &spec).map_err(db_err)?;
+            set(info, info_of(&b.info));
+            set(area, b.area);
+            set(slot, b.slot);
+            Ok(())
+        })
+    }
+}
+
+/// Restores the ring's newest chain that verifies to its end: a chain whose last backup was
+/// torn by a power cut restores up to the backup before; a torn full backup falls back on the
+/// other area's chain. Atomic as cairn_restore(); the next cairn_ring_backup() continues the
+/// restored chain. Logs a ::CAIRN_EVENT_RESTORE event.
+///
+/// @retval as cairn_restore(), plus CAIRN_ERR_NOT_FOUND (the ring holds no chain) and
+///         CAIRN_ERR_WRONG_KEY (it holds backups under another key only).
+///
+/// Thread safety: as cairn_restore().
+///
+/// # Safety
+/// `key` NULL or valid; `ring` valid, its device usable for the call; `report` NULL or valid
+/// for a write.
+#[no_mangle]
+pub unsafe extern "C" fn cairn_ring_restore(
+    db: *mut cairn_db_t,
+    key: *const cairn_backup_key_t,
+    ring: *const cairn_ring_t,
+    report: *mut cairn_restore_report_t,
+) -> i32 {
+    // SAFETY: the documented contract.
+    unsafe {
+        with_db(db, "cairn_ring_restore", |d| {
+            let spec = BKey::read(key)?.spec(None, false)?;
+            let (ring, mut dev) = ring_of(ring)?;
+            let rep = ring.restore(d, &mut dev, &spec).map_err(db_err)?;
+            set(
+                report,
+                cairn_restore_report_t {
+                    streams: rep.streams,
+                    records: rep.records,
+                    end_seq: rep.end_seq,
+                },
+            );
+            Ok(())
+        })
+    }
+}
+
+/// Reads which chains the ring holds, from the backups' authenticated headers (bodies are not
+/// verified; cairn_ring_restore() verifies them). Nothing is written.
+///
+/// @retval CAIRN_OK, CAIRN_ERR_NULL, CAIRN_ERR_INVALID_ARGUMENT (as for cairn_ring_backup()),
+///         CAIRN_ERR_IO, CAIRN_ERR_NO_MEMORY, CAIRN_ERR_BUSY, CAIRN_ERR_TIMEOUT,
+///         CAIRN_ERR_INTERNAL.
+///
+/// Thread safety: holds the handle's platform lock for the call.
+///
+/// # Safety
+/// `key` NULL or valid; `ring` valid, its device usable for the call; `status` valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn cairn_ring_status(
+    db: *mut cairn_db_t,
+    key: *const cairn_backup_key_t,
+    ring: *const cairn_ring_t,
+    status: *mut cairn_ring_status_t,
+) -> i32 {
+    // SAFETY: the documented contract.
+    unsafe {
+        with_db(db, "cairn_ring_status", |d| {
+            if status.is_null() {
+                return Err(CAIRN_ERR_NULL);
+            }
+            let spec = BKey::read(key)?.spec(None, false)?;
+            let (ring, mut dev) = ring_of(ring)?;
+            let s = ring.status(d, &mut dev, &spec).map_err(db_err)?;
+            set(
+                status,
+                cairn_ring_status_t {
+                    chain_len: s.chain_len,
+                    newest: s.newest.map_or(-1, |a| a as i32),
+                    slot_blocks: s.slot_blocks,
+                },
+            );
+            Ok(())
+        })
+    }
+}

@@ -196,8 +196,8 @@ pub const CAIRN_ERR_TXN_ABORTED: i32 = -36;
 pub const CAIRN_FLASH_ERR_CORRUPT: i32 = -84;
 
 /// The version of ::cairn_config_t this header describes (a zero `version` field means it).
-/// Version 1 ended at `log`; version 2 added the lock fields.
-pub const CAIRN_CONFIG_VERSION: u32 = 2;
+/// Version 1 ended at `log`; version 2 added the lock fields; version 3 `platform_ctx`.
+pub const CAIRN_CONFIG_VERSION: u32 = 3;
 
 /// `lock_timeout_ms` value for waiting without a bound (the lock callback receives it
 /// unchanged: map it to `portMAX_DELAY`, `K_FOREVER`, ...).
@@ -375,7 +375,8 @@ impl ClockCtx {
 pub struct cairn_config_t {
     /// ::CAIRN_CONFIG_VERSION, or 0 for the same.
     pub version: u32,
-    /// Passed unchanged as the first argument of every callback below.
+    /// Passed unchanged as the first argument of the flash callbacks below (and of the
+    /// clock, random and log callbacks when `platform_ctx` is NULL).
     pub ctx: *mut c_void,
     /// Required: reads from the flash.
     pub read: cairn_read_fn,
@@ -437,9 +438,22 @@ pub struct cairn_config_t {
     /// Longest wait for the lock, in milliseconds. 0: ::CAIRN_DEFAULT_LOCK_TIMEOUT_MS;
     /// ::CAIRN_WAIT_FOREVER: no bound.
     pub lock_timeout_ms: u32,
+    /// Passed as the first argument of `now_ms`, `random` and `log` (version 3), so that
+    /// platform glue keeps its state apart from the flash driver's `ctx`. NULL: those
+    /// callbacks get `ctx`, as in versions 1 and 2.
+    pub platform_ctx: *mut c_void,
 }
 
 impl cairn_config_t {
+    /// The first argument of the clock, random and log callbacks.
+    fn platform_ctx(&self) -> *mut c_void {
+        if self.platform_ctx.is_null() {
+            self.ctx
+        } else {
+            self.platform_ctx
+        }
+    }
+
     /// A copy of the caller's struct, reading only the fields its `version` has: a caller
     /// built against a version-1 header passes a shorter struct.
     ///
@@ -454,6 +468,7 @@ impl cairn_config_t {
         let len = match version {
             0 | CAIRN_CONFIG_VERSION => core::mem::size_of::<cairn_config_t>(),
             1 => core::mem::offset_of!(cairn_config_t, lock),
+            2 => core::mem::offset_of!(cairn_config_t, platform_ctx),
             _ => return Err(CAIRN_ERR_INVALID_ARGUMENT),
         };
         // SAFETY: all-zero bytes are a valid config (NULL callbacks and pointers, zero sizes).
@@ -647,7 +662,7 @@ struct Platform {
 impl Platform {
     fn of(c: &cairn_config_t) -> Platform {
         Platform {
-            ctx: c.ctx,
+            ctx: c.platform_ctx(),
             random: c.random,
             log: c.log,
             lock: c.lock,
@@ -1072,12 +1087,12 @@ pub(crate) unsafe fn open_impl(
             }
         };
         if let Some(now) = c.now_ms {
-            let ctx = ClockCtx(c.ctx);
+            let ctx = ClockCtx(c.platform_ctx());
             // SAFETY: the config's contract for `now_ms`.
             db.set_clock(Box::new(move || unsafe { now(ctx.ptr()) }));
         }
         if let Some(random) = c.random {
-            let ctx = ClockCtx(c.ctx);
+            let ctx = ClockCtx(c.platform_ctx());
             db.set_random(Box::new(move |buf: &mut [u8]| {
                 // SAFETY: the config's contract for `random`; `buf` is valid for its length.
                 if unsafe { random(ctx.ptr(), buf.as_mut_ptr(), buf.len()) } != 0 {

@@ -24,6 +24,7 @@ mod capped;
 mod events;
 mod expiry;
 mod maint;
+mod ring;
 mod stats;
 mod tags;
 mod time;
@@ -31,6 +32,7 @@ mod time;
 pub use backups::{BackupKeySpec, LastBackup, RestoreReport};
 pub use expiry::{KvEntry, SweepReport, WriteOptions};
 pub use maint::{CheckReport, RepairReport};
+pub use ring::{BackupRing, RingBackup, RingStatus, MAX_RING_SLOTS};
 pub use tags::TagMatch;
 
 use capped::check_fits;

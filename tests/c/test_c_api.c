@@ -862,6 +862,14 @@ static void info_cb(void *ctx, int32_t level, const char *msg) {
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration versions, the log, the lock */
 
+/* A clock that records the ctx it was called with. */
+static uint64_t clock_a;
+static void *ctx_clock_seen;
+static uint64_t ctx_clock(void *ctx) {
+    ctx_clock_seen = ctx;
+    return 1000;
+}
+
 static void test_config_versions(void) {
     cairn_ram_device_t *dev;
     cairn_config_t cfg = ram_config(&dev, BLOCKS);
@@ -886,7 +894,34 @@ static void test_config_versions(void) {
     CHECK_RC(cairn_open(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
     bad.version = 3;
     CHECK_RC(cairn_open(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
-    CHECK(CAIRN_CONFIG_VERSION == 2);
+    bad.version = 4;
+    CHECK_RC(cairn_open(&db, &bad, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    CHECK(CAIRN_CONFIG_VERSION == 3);
+
+    /* Version 3: the clock gets `platform_ctx` when it is set, the device's `ctx` otherwise;
+     * a version-2 struct ends before `platform_ctx`, so whatever lies there is not read. */
+    cairn_config_t timed = cfg;
+    timed.now_ms = ctx_clock;
+    timed.platform_ctx = &clock_a;
+    uint64_t t = 0;
+    ctx_clock_seen = NULL;
+    CHECK_RC(cairn_open(&db, &timed, NULL), CAIRN_OK);
+    CHECK_RC(cairn_now(db, &t), CAIRN_OK);
+    CHECK(ctx_clock_seen == &clock_a);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    timed.platform_ctx = NULL;
+    ctx_clock_seen = NULL;
+    CHECK_RC(cairn_open(&db, &timed, NULL), CAIRN_OK);
+    CHECK_RC(cairn_now(db, &t), CAIRN_OK);
+    CHECK(ctx_clock_seen == cfg.ctx);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    timed.platform_ctx = &clock_a;
+    timed.version = 2;
+    ctx_clock_seen = NULL;
+    CHECK_RC(cairn_open(&db, &timed, NULL), CAIRN_OK);
+    CHECK_RC(cairn_now(db, &t), CAIRN_OK);
+    CHECK(ctx_clock_seen == cfg.ctx);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
 
     /* The timeout reaches the lock callback: 0 is the default, WAIT_FOREVER passes through. */
     cairn_config_t locked = cfg;
@@ -2585,6 +2620,67 @@ static void fill_source(cairn_db_t *db, int from, int to) {
     }
 }
 
+/* The backup ring on a RAM device: full, incrementals, the switch to the other area, a restore
+ * of the newest chain into a fresh database, and bad arguments. */
+static void test_backup_ring(void) {
+    cairn_ram_device_t *dev, *dev2, *pdev;
+    cairn_config_t cfg = ram_config(&dev, BLOCKS), cfg2 = ram_config(&dev2, BLOCKS);
+    cairn_config_t pcfg = ram_config(&pdev, 24);
+    cairn_key_t key = {KEY_A, NULL, 0, 0};
+    cairn_db_t *db = NULL, *db2 = NULL;
+    cairn_ring_t ring = {&pcfg, 0, 24, 3};
+    cairn_ring_status_t st;
+    cairn_backup_info_t info;
+    cairn_restore_report_t rep;
+    static char want[16384], got[16384];
+    uint32_t area = 9, slot = 9;
+    CHECK_RC(cairn_format(&db, &cfg, &key), CAIRN_OK);
+    CHECK_RC(cairn_ring_status(db, NULL, &ring, &st), CAIRN_OK);
+    CHECK(st.chain_len[0] == 0 && st.chain_len[1] == 0 && st.newest == -1 && st.slot_blocks == 4);
+    CHECK_RC(cairn_format(&db2, &cfg2, &key), CAIRN_OK);
+    CHECK_RC(cairn_ring_restore(db2, NULL, &ring, &rep), CAIRN_ERR_NOT_FOUND);
+    /* full, incr, incr in area 0; then a full in area 1. */
+    const uint32_t want_area[4] = {0, 0, 0, 1}, want_slot[4] = {0, 1, 2, 0};
+    for (int i = 0; i < 4; i++) {
+        fill_source(db, i * 5, i * 5 + 5);
+        CHECK_RC(cairn_ring_backup(db, NULL, &ring, &info, &area, &slot), CAIRN_OK);
+        CHECK(area == want_area[i] && slot == want_slot[i]);
+        CHECK(info.kind == (slot == 0 ? CAIRN_BACKUP_FULL : CAIRN_BACKUP_INCREMENTAL));
+    }
+    CHECK_RC(cairn_ring_status(db, NULL, &ring, &st), CAIRN_OK);
+    CHECK(st.chain_len[0] == 3 && st.chain_len[1] == 1 && st.newest == 1);
+    dump(db, want);
+    CHECK_RC(cairn_ring_restore(db2, NULL, &ring, &rep), CAIRN_OK);
+    CHECK(rep.streams == 1);
+    dump(db2, got);
+    CHECK(strcmp(want, got) == 0);
+    /* The restored database continues the ring's chain. */
+    fill_source(db2, 20, 22);
+    CHECK_RC(cairn_ring_backup(db2, NULL, &ring, NULL, &area, &slot), CAIRN_OK);
+    CHECK(area == 1 && slot == 1);
+    /* Bad arguments. */
+    uint8_t other[32];
+    memset(other, 0x11, sizeof other);
+    cairn_backup_key_t wrong = {other, NULL, 0, NULL, 0};
+    CHECK_RC(cairn_ring_restore(db, &wrong, &ring, &rep), CAIRN_ERR_WRONG_KEY);
+    cairn_ring_t bad = ring;
+    bad.slots = 1;
+    CHECK_RC(cairn_ring_backup(db, NULL, &bad, NULL, NULL, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad = ring;
+    bad.first_block = 20;
+    CHECK_RC(cairn_ring_backup(db, NULL, &bad, NULL, NULL, NULL), CAIRN_ERR_INVALID_ARGUMENT);
+    bad.device = NULL;
+    CHECK_RC(cairn_ring_backup(db, NULL, &bad, NULL, NULL, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_ring_backup(db, NULL, NULL, NULL, NULL, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_ring_backup(NULL, NULL, &ring, NULL, NULL, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_ring_status(db, NULL, &ring, NULL), CAIRN_ERR_NULL);
+    CHECK_RC(cairn_close(db), CAIRN_OK);
+    CHECK_RC(cairn_close(db2), CAIRN_OK);
+    cairn_ram_device_free(dev);
+    cairn_ram_device_free(dev2);
+    cairn_ram_device_free(pdev);
+}
+
 static void test_backup_restore(void) {
     cairn_ram_device_t *dev, *dev2;
     cairn_config_t cfg, cfg2;
@@ -3170,6 +3266,7 @@ int main(int argc, char **argv) {
         {"capped_and_events", test_capped_and_events},
         {"batches", test_batches},
         {"backup_restore", test_backup_restore},
+        {"backup_ring", test_backup_ring},
         {"check_repair_stats", test_check_repair_stats},
         {"file_device", test_file_device},
         {"set_allocator", test_set_allocator},

@@ -378,4 +378,15 @@ impl<D: BlockDevice> Database<D> {
         let holder = KeyHolder::new(key, self.store.sealer());
         crate::backup::verify(source, &holder.key())
     }
+
+    /// The authenticated header of a backup stream, without reading its body (which may still
+    /// be torn or damaged: [`Database::verify_backup`] reads it all).
+    pub fn peek_backup<S: BackupSource>(
+        &self,
+        source: S,
+        key: &BackupKeySpec<'_>,
+    ) -> Result<BackupHeader> {
+        let holder = KeyHolder::new(key, self.store.sealer());
+        BackupReader::open(source, &holder.key()).map(|r| *r.header())
+    }
 }
