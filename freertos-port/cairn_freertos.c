@@ -4,14 +4,9 @@
  */
 #include "cairn_freertos.h"
 
+#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* The clock, log and random callbacks receive the config's device `ctx`, not the platform, so
- * the platform they serve is the one registered last (one per firmware, like the clock it
- * reads). The lock gets its own mutex through `lock_ctx` and has no such limit. */
-static cairn_fr_platform_t *g_platform;
 
 static void *fr_malloc(void *ctx, size_t size) {
     (void)ctx;
@@ -48,20 +43,19 @@ uint64_t cairn_fr_now_ms(cairn_fr_platform_t *p) {
     return ticks * (uint64_t)portTICK_PERIOD_MS;
 }
 
-static uint64_t fr_now(void *ctx) {
-    (void)ctx;
-    return cairn_fr_now_ms(g_platform);
-}
+/* The clock, log and random callbacks get the platform through the config's `platform_ctx`,
+ * so each handle has its own (the flash driver keeps `ctx`). */
+static uint64_t fr_now(void *ctx) { return cairn_fr_now_ms(ctx); }
 
 static void fr_log(void *ctx, int32_t level, const char *msg) {
-    (void)ctx;
-    if (g_platform != NULL && g_platform->log != NULL) g_platform->log(level, msg);
+    cairn_fr_platform_t *p = ctx;
+    if (p != NULL && p->log != NULL) p->log(level, msg);
 }
 
 static int32_t fr_random(void *ctx, uint8_t *buf, size_t len) {
-    (void)ctx;
-    if (g_platform == NULL || g_platform->random == NULL) return -1; /* no source: refuse */
-    return g_platform->random(buf, len);
+    cairn_fr_platform_t *p = ctx;
+    if (p == NULL || p->random == NULL) return -1; /* no source: refuse */
+    return p->random(buf, len);
 }
 
 int32_t cairn_fr_platform_init(cairn_fr_platform_t *p, cairn_config_t *cfg) {
@@ -70,7 +64,7 @@ int32_t cairn_fr_platform_init(cairn_fr_platform_t *p, cairn_config_t *cfg) {
     if (p->mutex == NULL) return CAIRN_ERR_NO_MEMORY;
     p->last_tick = 0;
     p->tick_high = 0;
-    g_platform = p;
+    cfg->platform_ctx = p;
     cfg->lock = fr_lock;
     cfg->unlock = fr_unlock;
     cfg->lock_ctx = p->mutex;
@@ -79,21 +73,6 @@ int32_t cairn_fr_platform_init(cairn_fr_platform_t *p, cairn_config_t *cfg) {
     cfg->log = p->log != NULL ? fr_log : NULL;
     cfg->random = p->random != NULL ? fr_random : NULL;
     return CAIRN_OK;
-}
-
-/* Collects the `_id`s of a find with projection {"_id":1}: each result is {"_id":N}. */
-typedef struct {
-    uint64_t *ids;
-    uint32_t n, cap;
-} id_list_t;
-
-static int32_t collect_id(void *ctx, const char *json, size_t len) {
-    id_list_t *l = ctx;
-    (void)len;
-    const char *at = strstr(json, "\"_id\":");
-    if (at == NULL) return CAIRN_ERR_CORRUPT;
-    if (l->n < l->cap) l->ids[l->n++] = strtoull(at + 6, NULL, 10);
-    return l->n < l->cap ? 0 : 1; /* 1: enough, stop */
 }
 
 char *cairn_fr_u64_str(char *buf, uint64_t v) {
@@ -108,34 +87,80 @@ char *cairn_fr_u64_str(char *buf, uint64_t v) {
     return buf;
 }
 
-#define SWEEP_MAX 64u
+/* Formats one line for the platform's log sink, if it has one. */
+static void bg_log(cairn_fr_bg_t *bg, int32_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void bg_log(cairn_fr_bg_t *bg, int32_t level, const char *fmt, ...) {
+    if (bg->p == NULL || bg->p->log == NULL) return;
+    char line[CAIRN_FR_LOG_LINE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    bg->p->log(level, line);
+}
 
-int32_t cairn_fr_ttl_sweep(cairn_db_t *db, cairn_fr_platform_t *p, const char *coll,
-                           const char *field, uint32_t budget, uint32_t *removed) {
-    uint64_t ids[SWEEP_MAX];
-    char filter[96], options[64];
-    if (removed != NULL) *removed = 0;
-    if (db == NULL || coll == NULL || field == NULL) return CAIRN_ERR_NULL;
-    if (budget == 0) return CAIRN_OK;
-    if (budget > SWEEP_MAX) budget = SWEEP_MAX;
-    char now[21];
-    cairn_fr_u64_str(now, cairn_fr_now_ms(p));
-    if ((size_t)snprintf(filter, sizeof filter, "{\"%s\":{\"$lte\":%s}}", field, now) >= sizeof filter)
-        return CAIRN_ERR_INVALID_NAME;
-    snprintf(options, sizeof options, "{\"limit\":%u,\"projection\":{\"_id\":1}}", (unsigned)budget);
-    cairn_txn_t *txn = NULL;
-    int32_t rc = cairn_txn_begin(db, &txn);
-    if (rc != CAIRN_OK) return rc;
-    id_list_t l = {ids, 0, budget};
-    rc = cairn_txn_find(txn, coll, filter, options, collect_id, &l);
-    for (uint32_t i = 0; rc == CAIRN_OK && i < l.n; i++) rc = cairn_txn_doc_delete(txn, coll, ids[i]);
+static void bg_sweep(cairn_fr_bg_t *bg) {
+    uint64_t n = 0;
+    bool more = false;
+    int32_t rc = cairn_sweep(bg->db, bg->cfg.sweep_budget, &n, &more);
     if (rc != CAIRN_OK) {
-        (void)cairn_txn_rollback(txn);
-        return rc == CAIRN_ERR_NOT_FOUND && l.n == 0 ? CAIRN_OK : rc;
+        bg->last_error = rc;
+        return;
     }
-    rc = cairn_txn_commit(txn);
-    if (rc == CAIRN_OK && removed != NULL) *removed = l.n;
-    return rc;
+    bg->swept += n;
+    if (n > 0)
+        bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: swept %u expired item(s)%s", (unsigned)n,
+               more ? ", more left" : "");
+}
+
+/* One compaction step when deletions pile up or segments multiply: the step holds the mutex
+ * for one merge, so the application's calls run between steps. */
+static void bg_compact(cairn_fr_bg_t *bg) {
+    uint32_t garbage = 0;
+    cairn_stats_t st;
+    if (cairn_garbage_percent(bg->db, &garbage) != CAIRN_OK || cairn_stats(bg->db, &st) != CAIRN_OK)
+        return;
+    if (garbage < bg->cfg.compact_garbage_percent && st.segments < bg->cfg.compact_min_segments)
+        return;
+    bool more = false;
+    int32_t rc = cairn_compact_step(bg->db, &more);
+    if (rc != CAIRN_OK) {
+        bg->last_error = rc;
+        return;
+    }
+    bg->compactions++;
+    bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: compaction step (%u%% garbage, %u segments)",
+           (unsigned)garbage, (unsigned)st.segments);
+}
+
+/* A backup is due when none was recorded yet or the last one is `backup_interval_ms` of
+ * database time old: the schedule is kept by the database, so it survives reboots. */
+static void bg_backup(cairn_fr_bg_t *bg) {
+    cairn_last_backup_t last;
+    uint64_t now = 0;
+    int32_t rc = cairn_last_backup(bg->db, &last);
+    if (rc == CAIRN_OK) {
+        if (cairn_now(bg->db, &now) != CAIRN_OK) return;
+        if (now - last.created < bg->cfg.backup_interval_ms) return;
+    } else if (rc != CAIRN_ERR_NOT_FOUND) {
+        bg->last_error = rc;
+        return;
+    }
+    cairn_backup_info_t info;
+    uint32_t area = 0, slot = 0;
+    rc = cairn_ring_backup(bg->db, bg->cfg.backup_key, bg->cfg.backup_ring, &info, &area, &slot);
+    if (rc != CAIRN_OK) {
+        bg->last_error = rc;
+        bg_log(bg, CAIRN_LOG_ERROR, "cairn-bg: backup failed: %s (%d)", cairn_strerror(rc), (int)rc);
+        return;
+    }
+    bg->backups++;
+    if (info.kind == CAIRN_BACKUP_FULL) bg->full_backups++;
+    bg->last_backup = info;
+    bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: %s backup into ring area %u slot %u: %u records, %u bytes",
+           info.kind == CAIRN_BACKUP_FULL ? "full" : "incremental", (unsigned)area, (unsigned)slot,
+           (unsigned)info.records, (unsigned)info.stream_len);
 }
 
 static void bg_task(void *arg) {
@@ -143,34 +168,9 @@ static void bg_task(void *arg) {
     TickType_t last = xTaskGetTickCount();
     while (!bg->stop) {
         bg->wakes++;
-        if (bg->cfg.ttl_coll != NULL) {
-            uint32_t n = 0;
-            int32_t rc = cairn_fr_ttl_sweep(bg->db, bg->p, bg->cfg.ttl_coll, bg->cfg.ttl_field,
-                                            bg->cfg.sweep_budget, &n);
-            if (rc != CAIRN_OK) bg->last_error = rc;
-            bg->swept += n;
-            if (n > 0 && bg->p != NULL && bg->p->log != NULL) {
-                char line[CAIRN_FR_LOG_LINE];
-                snprintf(line, sizeof line, "cairn-bg: swept %u expired document(s) of %s",
-                         (unsigned)n, bg->cfg.ttl_coll);
-                bg->p->log(CAIRN_LOG_INFO, line);
-            }
-        }
-        cairn_stats_t st;
-        if (!bg->stop && cairn_stats(bg->db, &st) == CAIRN_OK &&
-            st.segments >= bg->cfg.compact_min_segments) {
-            int32_t rc = cairn_compact(bg->db);
-            if (rc == CAIRN_OK) {
-                bg->compactions++;
-                if (bg->p != NULL && bg->p->log != NULL) {
-                    char line[CAIRN_FR_LOG_LINE];
-                    snprintf(line, sizeof line, "cairn-bg: compacted (%u segments)",
-                             (unsigned)st.segments);
-                    bg->p->log(CAIRN_LOG_INFO, line);
-                }
-            }
-            else bg->last_error = rc;
-        }
+        if (!bg->cfg.no_sweep) bg_sweep(bg);
+        if (!bg->stop) bg_compact(bg);
+        if (!bg->stop && bg->cfg.backup_ring != NULL) bg_backup(bg);
         /* Sleep a period, or until cairn_fr_bg_stop() notifies. */
         if (!bg->stop) {
             TickType_t period = pdMS_TO_TICKS(bg->cfg.period_ms);
@@ -196,8 +196,10 @@ int32_t cairn_fr_bg_start(cairn_fr_bg_t *bg, cairn_db_t *db, cairn_fr_platform_t
     if (bg->cfg.priority == 0) bg->cfg.priority = CAIRN_FR_BG_PRIORITY;
     if (bg->cfg.period_ms == 0) bg->cfg.period_ms = CAIRN_FR_BG_PERIOD_MS;
     if (bg->cfg.sweep_budget == 0) bg->cfg.sweep_budget = CAIRN_FR_SWEEP_BUDGET;
+    if (bg->cfg.compact_garbage_percent == 0)
+        bg->cfg.compact_garbage_percent = CAIRN_FR_COMPACT_GARBAGE_PERCENT;
     if (bg->cfg.compact_min_segments == 0) bg->cfg.compact_min_segments = CAIRN_FR_COMPACT_MIN_SEGMENTS;
-    if (bg->cfg.ttl_coll != NULL && bg->cfg.ttl_field == NULL) return CAIRN_ERR_NULL;
+    if (bg->cfg.backup_interval_ms == 0) bg->cfg.backup_interval_ms = CAIRN_FR_BACKUP_INTERVAL_MS;
     bg->db = db;
     bg->p = p;
     bg->last_error = CAIRN_OK;

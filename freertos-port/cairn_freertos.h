@@ -6,18 +6,15 @@
  *  - a clock from xTaskGetTickCount() (64-bit, wrap-safe), or an RTC hook;
  *  - cairndb's heap on pvPortMalloc/vPortFree (heap_4 or any heap_N);
  *  - a log sink and a random hook;
- *  - a background task: TTL sweeps with bounded work per wake, compaction when worthwhile,
- *    clean stop, stack high-water mark.
- *
- * TTL: the C API of this cairndb version has no TTL call yet, so the port keeps expiry at the
- * application level: a document carries its expiry time (milliseconds of the port's clock) in
- * a field of the caller's choice, indexed, and cairn_fr_ttl_sweep() deletes the expired ones,
- * at most `budget` per call, in one transaction.
+ *  - a background task: TTL sweeps (cairn_sweep) with bounded work per wake, a compaction step
+ *    when worthwhile, scheduled backups into a backup ring (cairn_ring_backup), clean stop,
+ *    stack high-water mark.
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 #ifndef CAIRN_FREERTOS_H
 #define CAIRN_FREERTOS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "FreeRTOS.h"
@@ -64,24 +61,26 @@ int32_t cairn_fr_platform_init(cairn_fr_platform_t *p, cairn_config_t *cfg);
 uint64_t cairn_fr_now_ms(cairn_fr_platform_t *p);
 
 /** Writes `v` in decimal into `buf` (at least 21 bytes) and returns `buf`: newlib-nano's
- *  printf has no %llu, and expiry times in milliseconds need 64 bits. */
+ *  printf has no %llu, and times in milliseconds need 64 bits. */
 char *cairn_fr_u64_str(char *buf, uint64_t v);
-
-/** Deletes at most `budget` documents of `coll` whose field `field` (an expiry time on the
- *  port's clock, indexed for speed) is <= now, in one transaction. `*removed` gets how many.
- *  Returns CAIRN_OK or the failing call's code (then nothing is removed). */
-int32_t cairn_fr_ttl_sweep(cairn_db_t *db, cairn_fr_platform_t *p, const char *coll,
-                           const char *field, uint32_t budget, uint32_t *removed);
 
 /** The background task's settings; zero fields take the cairn_freertos_config.h defaults. */
 typedef struct cairn_fr_bg_config {
     uint32_t stack_words;    /**< CAIRN_FR_BG_STACK_WORDS */
     UBaseType_t priority;    /**< CAIRN_FR_BG_PRIORITY (0 means the default, not idle) */
     uint32_t period_ms;      /**< CAIRN_FR_BG_PERIOD_MS */
-    uint32_t sweep_budget;   /**< CAIRN_FR_SWEEP_BUDGET */
-    uint32_t compact_min_segments; /**< CAIRN_FR_COMPACT_MIN_SEGMENTS */
-    const char *ttl_coll;    /**< collection swept; NULL: no sweeps */
-    const char *ttl_field;   /**< its expiry field */
+    uint32_t sweep_budget;   /**< expired items removed per wake: CAIRN_FR_SWEEP_BUDGET */
+    bool no_sweep;           /**< true: no TTL sweeps */
+    uint32_t compact_garbage_percent; /**< a compaction step from this much garbage on:
+                                           CAIRN_FR_COMPACT_GARBAGE_PERCENT */
+    uint32_t compact_min_segments;    /**< ... or from this many segments:
+                                           CAIRN_FR_COMPACT_MIN_SEGMENTS */
+    /** Scheduled backups: every `backup_interval_ms` of database time (counted from the last
+     *  backup the database recorded, so the schedule survives reboots) the task calls
+     *  cairn_ring_backup() on `backup_ring`. NULL: no backups. */
+    const cairn_ring_t *backup_ring;
+    const cairn_backup_key_t *backup_key; /**< NULL: the database's key */
+    uint32_t backup_interval_ms;          /**< CAIRN_FR_BACKUP_INTERVAL_MS */
 } cairn_fr_bg_config_t;
 
 /** What the background task did; read after cairn_fr_bg_stop() (or racy before). */
@@ -93,8 +92,11 @@ typedef struct cairn_fr_bg {
     TaskHandle_t stopper;      /**< the task waiting in cairn_fr_bg_stop() */
     volatile int stop;
     uint32_t wakes;            /**< periods run */
-    uint32_t swept;            /**< documents removed by sweeps */
-    uint32_t compactions;      /**< cairn_compact() calls that succeeded */
+    uint64_t swept;            /**< expired items removed by sweeps */
+    uint32_t compactions;      /**< compaction steps that succeeded */
+    uint32_t backups;          /**< backups written into the ring */
+    uint32_t full_backups;     /**< ... of which full backups */
+    cairn_backup_info_t last_backup; /**< the last backup written (valid when backups > 0) */
     int32_t last_error;        /**< last failing code (CAIRN_OK if none) */
     UBaseType_t stack_free_words; /**< uxTaskGetStackHighWaterMark() at stop, in words */
 } cairn_fr_bg_t;

@@ -10,7 +10,7 @@
 #include "FreeRTOS.h"
 
 /** Longest wait for the database mutex, in milliseconds, when the cairn_config_t leaves
- *  `lock_timeout_ms` at 0 (cairn_fr_config() copies it there). A task that waits longer gets
+ *  `lock_timeout_ms` at 0 (cairn_fr_platform_init() copies it there). A task that waits longer gets
  *  CAIRN_ERR_TIMEOUT instead of blocking forever behind a stuck task. */
 #ifndef CAIRN_FR_LOCK_TIMEOUT_MS
 #define CAIRN_FR_LOCK_TIMEOUT_MS 5000u
@@ -35,15 +35,28 @@
 #define CAIRN_FR_BG_PERIOD_MS 250u
 #endif
 
-/** Most expired documents one sweep removes (one transaction per wake): bounds the time the
- *  background task holds the database mutex and the size of the commit. */
+/** Most expired items (documents, key-value entries) one sweep removes (one commit per wake):
+ *  bounds the time the background task holds the database mutex and the size of the commit. */
 #ifndef CAIRN_FR_SWEEP_BUDGET
 #define CAIRN_FR_SWEEP_BUDGET 8u
 #endif
 
-/** Compaction is worthwhile from this many live segment files on (cairn_stats()). */
+/** A compaction step (cairn_compact_step: one merge, the mutex held for that step only) is
+ *  worthwhile from this share of deleted entries waiting to be reclaimed (cairn_garbage_percent)
+ *  ... */
+#ifndef CAIRN_FR_COMPACT_GARBAGE_PERCENT
+#define CAIRN_FR_COMPACT_GARBAGE_PERCENT 20u
+#endif
+
+/** ... or from this many live segment files (cairn_stats): fewer files, faster reads. */
 #ifndef CAIRN_FR_COMPACT_MIN_SEGMENTS
 #define CAIRN_FR_COMPACT_MIN_SEGMENTS 4u
+#endif
+
+/** Interval of scheduled backups in milliseconds of database time, when the background task
+ *  has a backup ring. */
+#ifndef CAIRN_FR_BACKUP_INTERVAL_MS
+#define CAIRN_FR_BACKUP_INTERVAL_MS (60u * 60u * 1000u)
 #endif
 
 /** Longest log line the port formats for the log sink, in bytes. */

@@ -594,8 +594,9 @@ typedef struct cairn_config_t {
    */
   cairn_random_fn random;
   /**
-   * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-   * rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
+   * Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR (a
+   * CAIRN_ERR_NOT_FOUND answer at ::CAIRN_LOG_DEBUG: it is an answer, not a fault); open,
+   * format, rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
    */
   cairn_log_fn log;
   /**
@@ -1840,8 +1841,8 @@ void cairn_ram_device_free(struct cairn_ram_device_t *dev);
 
 /**
  * Points `cfg`'s device fields (`ctx`, `read`, `prog`, `erase`, `sync` and the geometry) at
- * `dev`, leaving every other field alone. The platform callbacks then receive `dev` as their
- * `ctx` too.
+ * `dev`, leaving every other field alone. The platform callbacks receive `dev` as their
+ * `ctx` too unless `platform_ctx` is set.
  *
  * @retval CAIRN_OK, CAIRN_ERR_NULL.
  *

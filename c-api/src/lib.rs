@@ -424,8 +424,9 @@ pub struct cairn_config_t {
     /// database's state; a failing call leaves zeros, the ids then rest on sequence numbers
     /// and time).
     pub random: cairn_random_fn,
-    /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR; open, format,
-    /// rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
+    /// Optional log sink: every failed call logs one line at ::CAIRN_LOG_ERROR (a
+    /// CAIRN_ERR_NOT_FOUND answer at ::CAIRN_LOG_DEBUG: it is an answer, not a fault); open,
+    /// format, rekey, compact, restore, repair and close log at ::CAIRN_LOG_INFO.
     pub log: cairn_log_fn,
     /// Optional platform lock (version 2): set `lock` and `unlock` together (one without the
     /// other is ::CAIRN_ERR_INVALID_ARGUMENT) to share one handle between tasks. NULL: no
@@ -711,7 +712,8 @@ impl Platform {
         unsafe { log(self.ctx, level, line.as_ptr().cast()) };
     }
 
-    /// "<function>: <description> (<code>)" at ::CAIRN_LOG_ERROR.
+    /// "<function>: <description> (<code>)" at ::CAIRN_LOG_ERROR (::CAIRN_LOG_DEBUG for
+    /// CAIRN_ERR_NOT_FOUND).
     fn log(&self, func: &str, code: i32) {
         let mut digits = [0u8; 12];
         let mut d = digits.len();
@@ -728,8 +730,14 @@ impl Platform {
             d -= 1;
             digits[d] = b'-';
         }
+        // "Not found" answers a lookup; an error level would make every probe look like a fault.
+        let level = if code == CAIRN_ERR_NOT_FOUND {
+            CAIRN_LOG_DEBUG
+        } else {
+            CAIRN_LOG_ERROR
+        };
         self.emit(
-            CAIRN_LOG_ERROR,
+            level,
             &[
                 func.as_bytes(),
                 b": ",
@@ -2121,8 +2129,8 @@ pub unsafe extern "C" fn cairn_ram_device_free(dev: *mut cairn_ram_device_t) {
 }
 
 /// Points `cfg`'s device fields (`ctx`, `read`, `prog`, `erase`, `sync` and the geometry) at
-/// `dev`, leaving every other field alone. The platform callbacks then receive `dev` as their
-/// `ctx` too.
+/// `dev`, leaving every other field alone. The platform callbacks receive `dev` as their
+/// `ctx` too unless `platform_ctx` is set.
 ///
 /// @retval CAIRN_OK, CAIRN_ERR_NULL.
 ///

@@ -152,18 +152,26 @@ void vApplicationMallocFailedHook(void) {
 /* ---- NOR flash in RAM ------------------------------------------------------------------- */
 
 static uint8_t nor_mem[NOR_SIZE] __attribute__((aligned(8)));
+static uint8_t backup_mem[BACKUP_NOR_BLOCK_COUNT * NOR_BLOCK_SIZE] __attribute__((aligned(8)));
 
-void nor_init(nor_t *n) {
-    n->mem = nor_mem;
+static uint32_t nor_size(const nor_t *n) { return n->blocks * NOR_BLOCK_SIZE; }
+
+static void nor_init_on(nor_t *n, uint8_t *mem, uint32_t blocks) {
+    n->mem = mem;
+    n->blocks = blocks;
     n->fh = -1;
     n->progs = n->erases = 0;
-    memset(n->mem, 0xFF, NOR_SIZE);
+    memset(n->mem, 0xFF, nor_size(n));
 }
+
+void nor_init(nor_t *n) { nor_init_on(n, nor_mem, NOR_BLOCK_COUNT); }
+
+void nor_init_backup(nor_t *n) { nor_init_on(n, backup_mem, BACKUP_NOR_BLOCK_COUNT); }
 
 int nor_load(nor_t *n, const char *path) {
     int fh = board_file_open(path, SH_MODE_RB);
     if (fh < 0) return -1;
-    int rc = (board_file_len(fh) == (long)NOR_SIZE && board_file_read(fh, n->mem, NOR_SIZE) == 0) ? 0 : -2;
+    int rc = (board_file_len(fh) == (long)nor_size(n) && board_file_read(fh, n->mem, nor_size(n)) == 0) ? 0 : -2;
     board_file_close(fh);
     return rc;
 }
@@ -171,7 +179,7 @@ int nor_load(nor_t *n, const char *path) {
 int nor_save(nor_t *n, const char *path) {
     int fh = board_file_open(path, SH_MODE_WB);
     if (fh < 0) return -1;
-    int rc = board_file_write(fh, n->mem, NOR_SIZE) == 0 ? 0 : -2;
+    int rc = board_file_write(fh, n->mem, nor_size(n)) == 0 ? 0 : -2;
     board_file_close(fh);
     return rc;
 }
@@ -179,7 +187,7 @@ int nor_save(nor_t *n, const char *path) {
 int nor_write_through(nor_t *n, const char *path) {
     int fh = board_file_open(path, SH_MODE_WPB);
     if (fh < 0) return -1;
-    if (board_file_write(fh, n->mem, NOR_SIZE) != 0) {
+    if (board_file_write(fh, n->mem, nor_size(n)) != 0) {
         board_file_close(fh);
         return -2;
     }
@@ -195,14 +203,22 @@ static void nor_mirror(nor_t *n, uint32_t pos, uint32_t len) {
     }
 }
 
+/* The library never asks outside the geometry it was given; refuse it anyway, as a driver
+ * should. */
+static int nor_in_range(const nor_t *n, uint32_t block, uint32_t off, uint32_t len) {
+    return block < n->blocks && off <= NOR_BLOCK_SIZE && len <= NOR_BLOCK_SIZE - off;
+}
+
 static int32_t nor_read(void *ctx, uint32_t block, uint32_t off, uint8_t *buf, uint32_t len) {
     nor_t *n = ctx;
+    if (!nor_in_range(n, block, off, len)) return -1;
     memcpy(buf, n->mem + block * NOR_BLOCK_SIZE + off, len);
     return 0;
 }
 
 static int32_t nor_prog(void *ctx, uint32_t block, uint32_t off, const uint8_t *buf, uint32_t len) {
     nor_t *n = ctx;
+    if (!nor_in_range(n, block, off, len)) return -1;
     uint8_t *p = n->mem + block * NOR_BLOCK_SIZE + off;
     for (uint32_t i = 0; i < len; i++) {
         if ((p[i] & buf[i]) != buf[i]) return -1; /* would set a bit: not erased */
@@ -215,6 +231,7 @@ static int32_t nor_prog(void *ctx, uint32_t block, uint32_t off, const uint8_t *
 
 static int32_t nor_erase(void *ctx, uint32_t block) {
     nor_t *n = ctx;
+    if (!nor_in_range(n, block, 0, NOR_BLOCK_SIZE)) return -1;
     memset(n->mem + block * NOR_BLOCK_SIZE, 0xFF, NOR_BLOCK_SIZE);
     n->erases++;
     nor_mirror(n, block * NOR_BLOCK_SIZE, NOR_BLOCK_SIZE);
@@ -230,5 +247,5 @@ void nor_config(nor_t *n, cairn_config_t *cfg) {
     cfg->read_size = 16;
     cfg->prog_size = 16;
     cfg->block_size = NOR_BLOCK_SIZE;
-    cfg->block_count = NOR_BLOCK_COUNT;
+    cfg->block_count = n->blocks;
 }

@@ -35,12 +35,17 @@ long board_file_len(int fh);
 #define NOR_BLOCK_SIZE 4096u
 #define NOR_BLOCK_COUNT 64u
 #define NOR_SIZE (NOR_BLOCK_SIZE * NOR_BLOCK_COUNT)
+/* A second, smaller chip for the backup ring (a partition of its own; on a real board it may
+ * as well be a range of the same chip outside the database's volume). */
+#define BACKUP_NOR_BLOCK_COUNT 24u
 typedef struct {
     uint8_t *mem;
+    uint32_t blocks;
     int fh;          /* write-through host file, or -1 */
     uint32_t progs, erases;
 } nor_t;
-void nor_init(nor_t *n);                        /* all erased, no file */
+void nor_init(nor_t *n);                        /* the database chip, all erased, no file */
+void nor_init_backup(nor_t *n);                 /* the backup chip, all erased, no file */
 int nor_load(nor_t *n, const char *path);       /* 0: loaded the whole image; -1: no such file */
 int nor_save(nor_t *n, const char *path);       /* writes the whole image; 0 on success */
 int nor_write_through(nor_t *n, const char *path); /* opens/creates path, saves, keeps it */

@@ -2,9 +2,11 @@
  * cairndb's on-device tests on FreeRTOS (QEMU mps2-an385), run by `cargo xtask qemu`. The
  * semihosting argument picks the mode:
  *
- *  suite          CRUD, queries, a transaction (commit and rollback), and a concurrency test:
- *                 tasks of four priorities increment one counter document in transactions;
- *                 the total must be exact. Exit 0 when every check passed.
+ *  suite          CRUD, queries, a transaction (commit and rollback), a concurrency test
+ *                 (tasks of four priorities increment one counter document in transactions;
+ *                 the total must be exact), TTL, the background task's sweeps and scheduled
+ *                 backups into a backup ring, and a restore of the ring into a fresh
+ *                 database. Exit 0 when every check passed.
  *  powercut-init  formats pc-flash.img (a host file) with a counter document at 0.
  *  powercut       loads pc-flash.img, opens it (recovery after the cut), checks that the counter
  *                 document and its twin key agree, prints "BOOT <n>", then commits n+1, n+2, ...
@@ -222,35 +224,110 @@ static void test_concurrency(void) {
                  (unsigned)worker_free[2] * 4, (unsigned)worker_free[3] * 4);
 }
 
+static void test_ttl(void) {
+    /* Expiry through the C API: hidden from reads at once, removed by cairn_sweep. */
+    cairn_write_opts_t soon = {50, NULL, 0}, later = {3600000, NULL, 0};
+    const char *tags[] = {"hot", NULL};
+    cairn_write_opts_t tagged = {50, tags, 0};
+    uint64_t n = 0, removed = 0, now0 = 0, now1 = 0;
+    bool more = true;
+    CHECK(cairn_now(db, &now0));
+    CHECK(cairn_doc_insert_with(db, "ttl", "{\"k\":1}", &soon, NULL));
+    CHECK(cairn_doc_insert_with(db, "ttl", "{\"k\":2}", &later, NULL));
+    CHECK(cairn_kv_put_with(db, "sess", "a", 1, "x", 1, &tagged));
+    CHECK(cairn_doc_count(db, "ttl", &n));
+    EXPECT(n == 2);
+    vTaskDelay(pdMS_TO_TICKS(80));
+    CHECK(cairn_now(db, &now1));
+    EXPECT(now1 >= now0 + 50);
+    CHECK(cairn_doc_count(db, "ttl", &n));
+    EXPECT(n == 1); /* expired: hidden before any sweep */
+    bool exists = true;
+    CHECK(cairn_kv_exists(db, "sess", "a", 1, &exists));
+    EXPECT(!exists);
+    CHECK(cairn_sweep(db, 16, &removed, &more));
+    EXPECT(removed == 2 && !more);
+    board_printf("suite: TTL ok: 2 items expired after 50 ms of database time, hidden at once, "
+                 "swept in one call\n");
+}
+
 static void test_background(void) {
-    /* Expiring documents, swept by the port's background task. */
-    const char *fields[] = {"exp"};
-    CHECK(cairn_index_create(db, "cache", "by_exp", fields, 1, false));
-    char now[21];
-    cairn_fr_u64_str(now, cairn_fr_now_ms(&platform));
+    /* Expiring documents, swept by the port's background task through cairn_sweep. */
+    cairn_write_opts_t soon = {1, NULL, 0};
     for (int i = 0; i < 20; i++) {
-        char doc[64];
-        snprintf(doc, sizeof doc, "{\"k\":%d,\"exp\":%s}", i, i < 15 ? now : "99999999999");
-        CHECK(cairn_doc_insert(db, "cache", doc, NULL));
+        char doc[32];
+        snprintf(doc, sizeof doc, "{\"k\":%d}", i);
+        CHECK(cairn_doc_insert_with(db, "cache", doc, i < 15 ? &soon : NULL, NULL));
     }
+    vTaskDelay(pdMS_TO_TICKS(5));
     cairn_fr_bg_t bg;
     cairn_fr_bg_config_t bc = {0};
     bc.period_ms = 20;
     bc.sweep_budget = 4;
-    bc.ttl_coll = "cache";
-    bc.ttl_field = "exp";
     CHECK(cairn_fr_bg_start(&bg, db, &platform, &bc));
-    uint64_t n = 20;
-    for (int i = 0; i < 50 && n != 5; i++) {
-        vTaskDelay(pdMS_TO_TICKS(20));
-        CHECK(cairn_doc_count(db, "cache", &n));
-    }
+    for (int i = 0; i < 50 && bg.swept < 15; i++) vTaskDelay(pdMS_TO_TICKS(20));
     CHECK(cairn_fr_bg_stop(&bg, 2000));
+    uint64_t n = 0;
+    CHECK(cairn_doc_count(db, "cache", &n));
     EXPECT(n == 5 && bg.swept == 15 && bg.wakes >= 4 && bg.last_error == CAIRN_OK);
     board_printf("suite: background task ok: %u wakes swept %u expired documents (at most 4 "
                  "per wake); stack high-water mark %u bytes free of %u\n",
                  (unsigned)bg.wakes, (unsigned)bg.swept, (unsigned)bg.stack_free_words * 4,
                  (unsigned)bg.cfg.stack_words * 4);
+}
+
+/* Scheduled backups by the background task into a ring on the backup chip, then a restore of
+ * the ring into a fresh database on a RAM device: the same documents. */
+static nor_t backup_nor;
+static cairn_config_t backup_dev;
+
+static void test_backup_ring(void) {
+    nor_init_backup(&backup_nor);
+    nor_config(&backup_nor, &backup_dev);
+    cairn_ring_t ring = {&backup_dev, 0, BACKUP_NOR_BLOCK_COUNT, 3};
+    cairn_fr_bg_t bg;
+    cairn_fr_bg_config_t bc = {0};
+    bc.period_ms = 10;
+    bc.no_sweep = true;
+    bc.backup_ring = &ring;
+    bc.backup_interval_ms = 30;
+    CHECK(cairn_fr_bg_start(&bg, db, &platform, &bc));
+    for (int i = 0; i < 12; i++) {
+        char doc[48];
+        snprintf(doc, sizeof doc, "{\"batch\":%d}", i);
+        CHECK(cairn_doc_insert(db, "logged", doc, NULL));
+        vTaskDelay(pdMS_TO_TICKS(15));
+    }
+    for (int i = 0; i < 100 && bg.backups < 4; i++) vTaskDelay(pdMS_TO_TICKS(10));
+    CHECK(cairn_fr_bg_stop(&bg, 2000));
+    EXPECT(bg.backups >= 4 && bg.full_backups >= 2 && bg.last_error == CAIRN_OK);
+    /* The ring holds everything up to the last backup; take one now so it is this state. */
+    uint32_t area = 0, slot = 0;
+    CHECK(cairn_ring_backup(db, NULL, &ring, NULL, &area, &slot));
+    uint64_t want = 0, got = 0;
+    CHECK(cairn_doc_count(db, "logged", &want));
+    cairn_ram_device_t *ram = NULL;
+    cairn_config_t rcfg;
+    memset(&rcfg, 0, sizeof rcfg);
+    CHECK(cairn_ram_device_new(&ram, 16, 16, NOR_BLOCK_SIZE, NOR_BLOCK_COUNT));
+    if (ram == NULL) return;
+    CHECK(cairn_ram_device_config(ram, &rcfg));
+    cairn_db_t *other = NULL;
+    CHECK(cairn_format(&other, &rcfg, &key));
+    cairn_restore_report_t rep;
+    memset(&rep, 0, sizeof rep);
+    if (other != NULL) {
+        CHECK(cairn_ring_restore(other, NULL, &ring, &rep));
+        CHECK(cairn_doc_count(other, "logged", &got));
+        CHECK(cairn_close(other));
+    }
+    cairn_ram_device_free(ram);
+    EXPECT(want == 12 && got == want);
+    board_printf("suite: backup ring ok: the background task took %u backups (%u full) every "
+                 "30 ms; the last one, area %u slot %u, restored into a fresh database: %u of "
+                 "%u documents (%u backups applied)\n",
+                 (unsigned)bg.backups, (unsigned)bg.full_backups, (unsigned)area, (unsigned)slot,
+                 (unsigned)got, (unsigned)want, (unsigned)rep.streams);
 }
 
 static void suite(void) {
@@ -260,7 +337,9 @@ static void suite(void) {
     test_queries();
     test_transaction();
     test_concurrency();
+    test_ttl();
     test_background();
+    test_backup_ring();
     CHECK(cairn_close(db));
     /* Reopen: everything committed is there, and a wrong key is refused. */
     static const uint8_t wrong_bytes[32] = {1};

@@ -973,7 +973,7 @@ static void test_info_log(void) {
                  "3 cairn_format: formatted the device, created a database\n"
                  "3 cairn_rekey: re-encrypted the database\n"
                  "3 cairn_compact: compacted\n"
-                 "1 cairn_doc_get: not found (-8)\n"
+                 "4 cairn_doc_get: not found (-8)\n"
                  "3 cairn_close: closed\n"
                  "3 cairn_open: opened the database\n"
                  "3 cairn_close: closed\n") == 0);

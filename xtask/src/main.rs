@@ -1010,8 +1010,9 @@ fn qemu_cmd(elf: &Path, dir: &Path, arg: &str, timeout_s: u32) -> Command {
 }
 
 /// The demo: builds the firmware, then boots it twice on QEMU: on blank flash (it formats,
-/// runs its tasks and saves the flash image to a host file through semihosting), then on that
-/// image (a reboot: the data is there, a wrong key is refused).
+/// runs its tasks, takes scheduled backups and saves the database and backup flash images to
+/// host files through semihosting), then on those images (a reboot: the data is there, a wrong
+/// key is refused, the backup ring restores).
 fn freertos_demo(ctx: &Ctx) -> StepResult {
     let build = freertos_build(ctx)?;
     let elf = build.join("demo.elf");
@@ -1020,9 +1021,11 @@ fn freertos_demo(ctx: &Ctx) -> StepResult {
         elf.display(),
         firmware_size(&elf)?
     );
-    let image = build.join("cairn-demo-flash.img");
-    if image.exists() {
-        std::fs::remove_file(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    for name in ["cairn-demo-flash.img", "cairn-demo-backup.img"] {
+        let image = build.join(name);
+        if image.exists() {
+            std::fs::remove_file(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+        }
     }
     for boot in 1..=2 {
         println!("\nxtask: QEMU mps2-an385, boot {boot}");
@@ -1105,10 +1108,14 @@ fn power_cuts(elf: &Path, dir: &Path, cuts: u32) -> StepResult {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line.trim().to_string()).is_err() {
+            // Only whole lines: the kill may cut the last one short ("ACK 14" of "ACK 1465").
+            let mut out = BufReader::new(stdout);
+            let mut line = String::new();
+            while matches!(out.read_line(&mut line), Ok(n) if n > 0) {
+                if !line.ends_with('\n') || tx.send(line.trim().to_string()).is_err() {
                     break;
                 }
+                line.clear();
             }
         });
         // Wait for BOOT, then cut at a random moment among the commits that follow.
