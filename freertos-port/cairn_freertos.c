@@ -4,7 +4,6 @@
  */
 #include "cairn_freertos.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,90 +86,17 @@ char *cairn_fr_u64_str(char *buf, uint64_t v) {
     return buf;
 }
 
-/* Formats one line for the platform's log sink, if it has one. */
-static void bg_log(cairn_fr_bg_t *bg, int32_t level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void bg_log(cairn_fr_bg_t *bg, int32_t level, const char *fmt, ...) {
-    if (bg->p == NULL || bg->p->log == NULL) return;
-    char line[CAIRN_FR_LOG_LINE];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    bg->p->log(level, line);
-}
-
-static void bg_sweep(cairn_fr_bg_t *bg) {
-    uint64_t n = 0;
-    bool more = false;
-    int32_t rc = cairn_sweep(bg->db, bg->cfg.sweep_budget, &n, &more);
-    if (rc != CAIRN_OK) {
-        bg->last_error = rc;
-        return;
-    }
-    bg->swept += n;
-    if (n > 0)
-        bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: swept %u expired item(s)%s", (unsigned)n,
-               more ? ", more left" : "");
-}
-
-/* One compaction step when deletions pile up or segments multiply: the step holds the mutex
- * for one merge, so the application's calls run between steps. */
-static void bg_compact(cairn_fr_bg_t *bg) {
-    uint32_t garbage = 0;
-    cairn_stats_t st;
-    if (cairn_garbage_percent(bg->db, &garbage) != CAIRN_OK || cairn_stats(bg->db, &st) != CAIRN_OK)
-        return;
-    if (garbage < bg->cfg.compact_garbage_percent && st.segments < bg->cfg.compact_min_segments)
-        return;
-    bool more = false;
-    int32_t rc = cairn_compact_step(bg->db, &more);
-    if (rc != CAIRN_OK) {
-        bg->last_error = rc;
-        return;
-    }
-    bg->compactions++;
-    bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: compaction step (%u%% garbage, %u segments)",
-           (unsigned)garbage, (unsigned)st.segments);
-}
-
-/* A backup is due when none was recorded yet or the last one is `backup_interval_ms` of
- * database time old: the schedule is kept by the database, so it survives reboots. */
-static void bg_backup(cairn_fr_bg_t *bg) {
-    cairn_last_backup_t last;
-    uint64_t now = 0;
-    int32_t rc = cairn_last_backup(bg->db, &last);
-    if (rc == CAIRN_OK) {
-        if (cairn_now(bg->db, &now) != CAIRN_OK) return;
-        if (now - last.created < bg->cfg.backup_interval_ms) return;
-    } else if (rc != CAIRN_ERR_NOT_FOUND) {
-        bg->last_error = rc;
-        return;
-    }
-    cairn_backup_info_t info;
-    uint32_t area = 0, slot = 0;
-    rc = cairn_ring_backup(bg->db, bg->cfg.backup_key, bg->cfg.backup_ring, &info, &area, &slot);
-    if (rc != CAIRN_OK) {
-        bg->last_error = rc;
-        bg_log(bg, CAIRN_LOG_ERROR, "cairn-bg: backup failed: %s (%d)", cairn_strerror(rc), (int)rc);
-        return;
-    }
-    bg->backups++;
-    if (info.kind == CAIRN_BACKUP_FULL) bg->full_backups++;
-    bg->last_backup = info;
-    bg_log(bg, CAIRN_LOG_INFO, "cairn-bg: %s backup into ring area %u slot %u: %u records, %u bytes",
-           info.kind == CAIRN_BACKUP_FULL ? "full" : "incremental", (unsigned)area, (unsigned)slot,
-           (unsigned)info.records, (unsigned)info.stream_len);
+/* Lines of the maintenance pass go to the platform's log sink. */
+static void bg_log(void *ctx, int32_t level, const char *line) {
+    cairn_fr_platform_t *p = ctx;
+    if (p != NULL && p->log != NULL) p->log(level, line);
 }
 
 static void bg_task(void *arg) {
     cairn_fr_bg_t *bg = arg;
     TickType_t last = xTaskGetTickCount();
     while (!bg->stop) {
-        bg->wakes++;
-        if (!bg->cfg.no_sweep) bg_sweep(bg);
-        if (!bg->stop) bg_compact(bg);
-        if (!bg->stop && bg->cfg.backup_ring != NULL) bg_backup(bg);
+        (void)cairn_maint_pass(bg->db, &bg->maint, &bg->stats, bg_log, bg->p);
         /* Sleep a period, or until cairn_fr_bg_stop() notifies. */
         if (!bg->stop) {
             TickType_t period = pdMS_TO_TICKS(bg->cfg.period_ms);
@@ -202,7 +128,13 @@ int32_t cairn_fr_bg_start(cairn_fr_bg_t *bg, cairn_db_t *db, cairn_fr_platform_t
     if (bg->cfg.backup_interval_ms == 0) bg->cfg.backup_interval_ms = CAIRN_FR_BACKUP_INTERVAL_MS;
     bg->db = db;
     bg->p = p;
-    bg->last_error = CAIRN_OK;
+    bg->maint.sweep_budget = bg->cfg.sweep_budget;
+    bg->maint.no_sweep = bg->cfg.no_sweep;
+    bg->maint.compact_garbage_percent = bg->cfg.compact_garbage_percent;
+    bg->maint.compact_min_segments = bg->cfg.compact_min_segments;
+    bg->maint.backup_ring = bg->cfg.backup_ring;
+    bg->maint.backup_key = bg->cfg.backup_key;
+    bg->maint.backup_interval_ms = bg->cfg.backup_interval_ms;
     if (xTaskCreate(bg_task, "cairn-bg", (configSTACK_DEPTH_TYPE)bg->cfg.stack_words, bg,
                     bg->cfg.priority, &bg->task) != pdPASS)
         return CAIRN_ERR_NO_MEMORY;

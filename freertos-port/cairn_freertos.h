@@ -6,9 +6,9 @@
  *  - a clock from xTaskGetTickCount() (64-bit, wrap-safe), or an RTC hook;
  *  - cairndb's heap on pvPortMalloc/vPortFree (heap_4 or any heap_N);
  *  - a log sink and a random hook;
- *  - a background task: TTL sweeps (cairn_sweep) with bounded work per wake, a compaction step
- *    when worthwhile, scheduled backups into a backup ring (cairn_ring_backup), clean stop,
- *    stack high-water mark.
+ *  - a background task running the shared maintenance pass (port-common/cairn_maint.h) on
+ *    each wake: TTL sweeps with bounded work, a compaction step when worthwhile, scheduled
+ *    backups into a backup ring; clean stop; stack high-water mark.
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 #ifndef CAIRN_FREERTOS_H
@@ -22,6 +22,7 @@
 #include "task.h"
 
 #include "cairn_freertos_config.h"
+#include "cairn_maint.h"
 #include "cairndb.h"
 
 #ifdef __cplusplus
@@ -83,21 +84,17 @@ typedef struct cairn_fr_bg_config {
     uint32_t backup_interval_ms;          /**< CAIRN_FR_BACKUP_INTERVAL_MS */
 } cairn_fr_bg_config_t;
 
-/** What the background task did; read after cairn_fr_bg_stop() (or racy before). */
+/** The background task; what it did is in `stats` (read it after cairn_fr_bg_stop(), or racy
+ *  before). */
 typedef struct cairn_fr_bg {
     cairn_db_t *db;
     cairn_fr_platform_t *p;
-    cairn_fr_bg_config_t cfg;
+    cairn_fr_bg_config_t cfg;  /**< the settings, defaults filled in */
+    cairn_maint_config_t maint; /**< what each wake's maintenance pass does (from cfg) */
+    cairn_maint_stats_t stats; /**< passes (wakes), swept, compactions, backups, last_error */
     TaskHandle_t task;
     TaskHandle_t stopper;      /**< the task waiting in cairn_fr_bg_stop() */
     volatile int stop;
-    uint32_t wakes;            /**< periods run */
-    uint64_t swept;            /**< expired items removed by sweeps */
-    uint32_t compactions;      /**< compaction steps that succeeded */
-    uint32_t backups;          /**< backups written into the ring */
-    uint32_t full_backups;     /**< ... of which full backups */
-    cairn_backup_info_t last_backup; /**< the last backup written (valid when backups > 0) */
-    int32_t last_error;        /**< last failing code (CAIRN_OK if none) */
     UBaseType_t stack_free_words; /**< uxTaskGetStackHighWaterMark() at stop, in words */
 } cairn_fr_bg_t;
 

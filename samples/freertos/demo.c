@@ -174,18 +174,18 @@ static void boot1(void) {
     /* Every short-lived reading expires 400 ms after its insert (reads hide it at once): wait
      * until the background task has swept them all from the flash. */
     uint64_t left = 0;
-    for (int i = 0; i < 40 && bg.swept < READINGS - READINGS / KEEP_EVERY; i++)
+    for (int i = 0; i < 40 && bg.stats.swept < READINGS - READINGS / KEEP_EVERY; i++)
         vTaskDelay(pdMS_TO_TICKS(100));
     CHECK(cairn_fr_bg_stop(&bg, 5000));
     CHECK(cairn_doc_count(db, "readings", &left));
     board_printf("[%5u ms] cairn-bg stopped: %u wakes, %u expired readings swept, %u compaction "
                  "steps, %u backups (%u full), last error %d\n",
-                 ms(), (unsigned)bg.wakes, (unsigned)bg.swept, (unsigned)bg.compactions,
-                 (unsigned)bg.backups, (unsigned)bg.full_backups, (int)bg.last_error);
-    if (left != READINGS / KEEP_EVERY || bg.swept != READINGS - READINGS / KEEP_EVERY ||
-        bg.backups < 2 || bg.last_error != CAIRN_OK) {
+                 ms(), (unsigned)bg.stats.passes, (unsigned)bg.stats.swept, (unsigned)bg.stats.compactions,
+                 (unsigned)bg.stats.backups, (unsigned)bg.stats.full_backups, (int)bg.stats.last_error);
+    if (left != READINGS / KEEP_EVERY || bg.stats.swept != READINGS - READINGS / KEEP_EVERY ||
+        bg.stats.backups < 2 || bg.stats.last_error != CAIRN_OK) {
         board_printf("FAIL: %u readings left, %u swept, %u backups\n", (unsigned)left,
-                     (unsigned)bg.swept, (unsigned)bg.backups);
+                     (unsigned)bg.stats.swept, (unsigned)bg.stats.backups);
         failures++;
     }
     /* One more backup before power-off, so that the ring holds this exact state. */

@@ -265,14 +265,14 @@ static void test_background(void) {
     bc.period_ms = 20;
     bc.sweep_budget = 4;
     CHECK(cairn_fr_bg_start(&bg, db, &platform, &bc));
-    for (int i = 0; i < 50 && bg.swept < 15; i++) vTaskDelay(pdMS_TO_TICKS(20));
+    for (int i = 0; i < 50 && bg.stats.swept < 15; i++) vTaskDelay(pdMS_TO_TICKS(20));
     CHECK(cairn_fr_bg_stop(&bg, 2000));
     uint64_t n = 0;
     CHECK(cairn_doc_count(db, "cache", &n));
-    EXPECT(n == 5 && bg.swept == 15 && bg.wakes >= 4 && bg.last_error == CAIRN_OK);
+    EXPECT(n == 5 && bg.stats.swept == 15 && bg.stats.passes >= 4 && bg.stats.last_error == CAIRN_OK);
     board_printf("suite: background task ok: %u wakes swept %u expired documents (at most 4 "
                  "per wake); stack high-water mark %u bytes free of %u\n",
-                 (unsigned)bg.wakes, (unsigned)bg.swept, (unsigned)bg.stack_free_words * 4,
+                 (unsigned)bg.stats.passes, (unsigned)bg.stats.swept, (unsigned)bg.stack_free_words * 4,
                  (unsigned)bg.cfg.stack_words * 4);
 }
 
@@ -298,9 +298,9 @@ static void test_backup_ring(void) {
         CHECK(cairn_doc_insert(db, "logged", doc, NULL));
         vTaskDelay(pdMS_TO_TICKS(15));
     }
-    for (int i = 0; i < 100 && bg.backups < 4; i++) vTaskDelay(pdMS_TO_TICKS(10));
+    for (int i = 0; i < 100 && bg.stats.backups < 4; i++) vTaskDelay(pdMS_TO_TICKS(10));
     CHECK(cairn_fr_bg_stop(&bg, 2000));
-    EXPECT(bg.backups >= 4 && bg.full_backups >= 2 && bg.last_error == CAIRN_OK);
+    EXPECT(bg.stats.backups >= 4 && bg.stats.full_backups >= 2 && bg.stats.last_error == CAIRN_OK);
     /* The ring holds everything up to the last backup; take one now so it is this state. */
     uint32_t area = 0, slot = 0;
     CHECK(cairn_ring_backup(db, NULL, &ring, NULL, &area, &slot));
@@ -326,7 +326,7 @@ static void test_backup_ring(void) {
     board_printf("suite: backup ring ok: the background task took %u backups (%u full) every "
                  "30 ms; the last one, area %u slot %u, restored into a fresh database: %u of "
                  "%u documents (%u backups applied)\n",
-                 (unsigned)bg.backups, (unsigned)bg.full_backups, (unsigned)area, (unsigned)slot,
+                 (unsigned)bg.stats.backups, (unsigned)bg.stats.full_backups, (unsigned)area, (unsigned)slot,
                  (unsigned)got, (unsigned)want, (unsigned)rep.streams);
 }
 
