@@ -108,7 +108,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "thumb",
-        about: "no_std cross build of cairndb for thumbv7em-none-eabihf (Cortex-M4F)",
+        about: "no_std cross build of cairndb and the SPI NOR driver for thumbv7em-none-eabihf (Cortex-M4F)",
         run: |c| thumb_build(c, "thumbv7em-none-eabihf"),
     },
     Step {
@@ -879,7 +879,8 @@ fn footprint(triple: &str, build: &Path) -> StepResult {
 /// so no allocator, panic handler or libc symbols are needed for this check.
 fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
     let mut cmd = thumb_cargo(ctx, triple)?;
-    cmd.args(["build", "--release", "-p", "cairndb", "--target", triple])
+    cmd.args(["build", "--release", "-p", "cairndb", "-p", "cairndb-spi-nor"])
+        .args(["--target", triple])
         .arg("-Zbuild-std=core,alloc");
     run(&mut cmd)?;
 
