@@ -35,7 +35,9 @@ uint64_t cairn_fr_now_ms(cairn_fr_platform_t *p) {
     uint64_t ticks;
     taskENTER_CRITICAL();
     TickType_t t = xTaskGetTickCount();
-    if (t < p->last_tick) p->tick_high += (uint64_t)1 << (8 * sizeof(TickType_t));
+    /* A 32-bit count wrapped: add its period. (TickType_t)-1 + 1 is 2^32 for 32-bit ticks and 0
+     * for 64-bit ones (the POSIX port's), which never wrap: no shift by the type's width. */
+    if (t < p->last_tick) p->tick_high += (uint64_t)(TickType_t)-1 + 1;
     p->last_tick = t;
     ticks = p->tick_high + t;
     taskEXIT_CRITICAL();

@@ -306,6 +306,9 @@ static void test_backup_ring(void) {
     CHECK(cairn_ring_backup(db, NULL, &ring, NULL, &area, &slot));
     uint64_t want = 0, got = 0;
     CHECK(cairn_doc_count(db, "logged", &want));
+    /* The scratch device and database come from the FreeRTOS heap (cairn_fr_use_freertos_heap)
+     * and all of it goes back. */
+    size_t heap0 = xPortGetFreeHeapSize(), heap1 = 0;
     cairn_ram_device_t *ram = NULL;
     cairn_config_t rcfg;
     memset(&rcfg, 0, sizeof rcfg);
@@ -319,15 +322,18 @@ static void test_backup_ring(void) {
     if (other != NULL) {
         CHECK(cairn_ring_restore(other, NULL, &ring, &rep));
         CHECK(cairn_doc_count(other, "logged", &got));
+        heap1 = xPortGetFreeHeapSize();
         CHECK(cairn_close(other));
     }
     cairn_ram_device_free(ram);
     EXPECT(want == 12 && got == want);
+    EXPECT(heap1 + NOR_SIZE <= heap0 && xPortGetFreeHeapSize() == heap0);
     board_printf("suite: backup ring ok: the background task took %u backups (%u full) every "
                  "30 ms; the last one, area %u slot %u, restored into a fresh database: %u of "
-                 "%u documents (%u backups applied)\n",
+                 "%u documents (%u backups applied); the scratch database took %u bytes of the "
+                 "FreeRTOS heap, all returned\n",
                  (unsigned)bg.stats.backups, (unsigned)bg.stats.full_backups, (unsigned)area, (unsigned)slot,
-                 (unsigned)got, (unsigned)want, (unsigned)rep.streams);
+                 (unsigned)got, (unsigned)want, (unsigned)rep.streams, (unsigned)(heap0 - heap1));
 }
 
 static void suite(void) {

@@ -92,6 +92,11 @@ const STEPS: &[Step] = &[
         run: c_tests,
     },
     Step {
+        name: "freertos-host",
+        about: "the FreeRTOS port under the real scheduler on Linux (POSIX port): tests/freertos-posix",
+        run: freertos_host,
+    },
+    Step {
         name: "bench-quick",
         about: "cargo run --profile bench-host -p cairndb-bench -- --quick",
         run: |c| {
@@ -551,6 +556,26 @@ fn c_tests(ctx: &Ctx) -> StepResult {
         .arg("--test-dir")
         .arg(&build)
         .args(["--output-on-failure", "--no-tests=error"]))
+}
+
+/// The FreeRTOS port's host tests: tests/freertos-posix built with the kernel's POSIX port
+/// (each task a pthread under the real scheduler) and the host libcairndb.a, then run.
+fn freertos_host(ctx: &Ctx) -> StepResult {
+    let kernel = freertos_kernel_dir(ctx)?;
+    let build = ctx.root.join("target/freertos-posix");
+    run(Command::new("cmake")
+        .current_dir(&ctx.root)
+        .args(["-G", "Ninja", "-S", "tests/freertos-posix", "-B"])
+        .arg(&build)
+        .arg(format!("-DCAIRNDB_DIR={}", ctx.root.display()))
+        .arg("-DCAIRNDB_CARGO_PROFILE=dev")
+        .arg(format!("-DFREERTOS_KERNEL_DIR={}", kernel.display())))?;
+    run(Command::new("cmake").arg("--build").arg(&build))?;
+    // The binary has its own 120 s watchdog; `timeout` is the backstop.
+    run(Command::new("timeout")
+        .arg("180")
+        .arg(build.join("test_port"))
+        .stdin(Stdio::null()))
 }
 
 // ---------------------------------------------------------------------------------------------
