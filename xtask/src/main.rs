@@ -904,9 +904,16 @@ fn footprint(triple: &str, build: &Path) -> StepResult {
 /// so no allocator, panic handler or libc symbols are needed for this check.
 fn thumb_build(ctx: &Ctx, triple: &str) -> StepResult {
     let mut cmd = thumb_cargo(ctx, triple)?;
-    cmd.args(["build", "--release", "-p", "cairndb", "-p", "cairndb-spi-nor"])
-        .args(["--target", triple])
-        .arg("-Zbuild-std=core,alloc");
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "cairndb",
+        "-p",
+        "cairndb-spi-nor",
+    ])
+    .args(["--target", triple])
+    .arg("-Zbuild-std=core,alloc");
     run(&mut cmd)?;
 
     let target_dir = ctx.root.join("target/thumb");
