@@ -35,9 +35,11 @@ uint64_t cairn_fr_now_ms(cairn_fr_platform_t *p) {
     uint64_t ticks;
     taskENTER_CRITICAL();
     TickType_t t = xTaskGetTickCount();
-    /* A 32-bit count wrapped: add its period. (TickType_t)-1 + 1 is 2^32 for 32-bit ticks and 0
-     * for 64-bit ones (the POSIX port's), which never wrap: no shift by the type's width. */
-    if (t < p->last_tick) p->tick_high += (uint64_t)(TickType_t)-1 + 1;
+    /* A wrap adds one period of the counter: 2^32 ticks for a 32-bit TickType_t. Written as
+     * max + 1 rather than 1 << width: for a 64-bit TickType_t (the POSIX port, or
+     * configTICK_TYPE_WIDTH_IN_BITS 64) that shift would be undefined, while max + 1 is 0,
+     * right for a counter that never wraps. */
+    if (t < p->last_tick) p->tick_high += (uint64_t)(TickType_t)~(TickType_t)0 + 1u;
     p->last_tick = t;
     ticks = p->tick_high + t;
     taskEXIT_CRITICAL();

@@ -44,7 +44,7 @@ typedef struct cairn_fr_platform {
     void *rtc_ctx;
     cairn_fr_log_sink_fn log;    /**< optional log sink; NULL: no log */
     cairn_fr_random_fn random;   /**< optional random source (passphrase salts) */
-    uint32_t last_tick;          /**< for the 64-bit tick clock */
+    TickType_t last_tick;        /**< for the 64-bit tick clock */
     uint64_t tick_high;
 } cairn_fr_platform_t;
 
@@ -99,13 +99,16 @@ typedef struct cairn_fr_bg {
 } cairn_fr_bg_t;
 
 /** Starts the background task on `db`. Returns CAIRN_OK, or CAIRN_ERR_NO_MEMORY when
- *  xTaskCreate fails. `bg` must stay valid until cairn_fr_bg_stop() returns. */
+ *  xTaskCreate fails. `bg` must stay valid until cairn_fr_bg_stop() returns CAIRN_OK. */
 int32_t cairn_fr_bg_start(cairn_fr_bg_t *bg, cairn_db_t *db, cairn_fr_platform_t *p,
                           const cairn_fr_bg_config_t *cfg);
 
 /** Asks the background task to stop, waits (at most `timeout_ms`) until it has finished its
  *  current period and deleted itself, and records its stack high-water mark. Returns CAIRN_OK
- *  or CAIRN_ERR_TIMEOUT. Call from a task, not from the background task. */
+ *  or CAIRN_ERR_TIMEOUT. Call from a task, not from the background task. After
+ *  CAIRN_ERR_TIMEOUT (the task is still in a pass, say waiting for the database) it still
+ *  stops at the end of that pass, using `bg` until then and notifying the caller (its task
+ *  notification) when it goes: call again to wait for it. */
 int32_t cairn_fr_bg_stop(cairn_fr_bg_t *bg, uint32_t timeout_ms);
 
 #ifdef __cplusplus
