@@ -413,7 +413,7 @@ def main():
     if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    repo, out = sys.argv[1], sys.argv[2]
+    repo, out = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     os.makedirs(out, exist_ok=True)
     module = check_module_yml(repo)
     check_kconfig(repo, out)
