@@ -69,7 +69,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "zephyr",
-        about: "Zephyr module: module.yml, Kconfig (kconfiglib), sample.yaml, the CMake branch on stubs, cargo for each Cortex-M triple",
+        about: "Zephyr module: module.yml, Kconfig (kconfiglib), sample.yaml, the CMake branch on stubs, cargo for each Rust target",
         run: zephyr_check,
     },
     Step {
@@ -567,22 +567,46 @@ const ZEPHYR_PY_PACKAGES: &[&str] = &["kconfiglib==14.1.0", "PyYAML==6.0.2"];
 /// Debian's Python, whose venv module python3-venv provides.
 const DEBIAN_PYTHON: &str = "/usr/bin/python3";
 
-/// The Rust triples the module maps Cortex-M cores to (as zephyr-lang-rust does); the
-/// Kconfig check writes a .config selecting each, and this step builds each.
-const ZEPHYR_TRIPLES: &[&str] = &[
-    "thumbv6m-none-eabi",
-    "thumbv7m-none-eabi",
-    "thumbv7em-none-eabi",
-    "thumbv7em-none-eabihf",
-    "thumbv8m.main-none-eabi",
+/// The Rust triples the module maps cores to (as zephyr-lang-rust does), with the C compiler
+/// the board's Zephyr toolchain stands for here and its nm: the Kconfig check writes a .config
+/// selecting each, and this step builds each. x86_64-unknown-none is native_sim/native/64,
+/// whose C compiler is the host's.
+const ZEPHYR_TRIPLES: &[(&str, &str, &str)] = &[
+    (
+        "thumbv6m-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7m-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7em-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7em-none-eabihf",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv8m.main-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    ("x86_64-unknown-none", "gcc", "nm"),
 ];
 
 /// Checks what of the Zephyr module can be checked without Zephyr's tree (which cannot be
 /// brought here, so `west build` is not run): zephyr/module.yml, the Kconfig tree and the
 /// samples' sample.yaml (zephyr-module/check/check_zephyr.py, in a venv under target/); the
 /// root CMakeLists.txt's Zephyr branch configured against stubbed zephyr_* functions; and for
-/// every Cortex-M triple the cargo command line that branch runs, printed by the same CMake
-/// code (cmake -P) from the Kconfig check's .config and run as printed.
+/// every Rust target the module maps (five Cortex-M triples and native_sim/native/64's) the
+/// cargo command line that branch runs, printed by the same CMake code (cmake -P) from the
+/// Kconfig check's .config and run as printed.
 fn zephyr_check(ctx: &Ctx) -> StepResult {
     let python = zephyr_venv(ctx)?;
     let out = ctx.root.join("target/zephyr-check");
@@ -611,9 +635,9 @@ fn zephyr_check(ctx: &Ctx) -> StepResult {
     }
 
     thumb_cargo(ctx, "thumbv7m-none-eabi")?; // the cross prerequisites, with their messages
-    for triple in ZEPHYR_TRIPLES {
+    for (triple, cc, nm) in ZEPHYR_TRIPLES {
         let config = out.join(format!("{triple}.config"));
-        let printed = zephyr_cargo_command(ctx, &config, &ctx.root.join("target/thumb"))?;
+        let printed = zephyr_cargo_command(ctx, &config, cc, &ctx.root.join("target/thumb"))?;
         if printed.triple != *triple {
             return Err(format!(
                 "the CMake code maps {} to `{}`, expected `{triple}`",
@@ -629,7 +653,7 @@ fn zephyr_check(ctx: &Ctx) -> StepResult {
             .map_err(|e| format!("cargo succeeded but {}: {e}", printed.library))?
             .len();
         let symbols = capture(
-            Command::new("arm-none-eabi-nm")
+            Command::new(nm)
                 .args(["-g", "--defined-only"])
                 .arg(&printed.library),
         )?;
@@ -694,13 +718,14 @@ struct CargoCommand {
 fn zephyr_cargo_command(
     ctx: &Ctx,
     config: &Path,
+    cc: &str,
     target_dir: &Path,
 ) -> Result<CargoCommand, String> {
     let text = capture(
         Command::new("cmake")
             .current_dir(&ctx.root)
             .arg(format!("-DDOTCONFIG={}", config.display()))
-            .arg("-DC_COMPILER=arm-none-eabi-gcc")
+            .arg(format!("-DC_COMPILER={cc}"))
             .arg(format!("-DSOURCE_DIR={}", ctx.root.display()))
             .arg(format!("-DTARGET_DIR={}", target_dir.display()))
             .args(["-P", "zephyr-module/cmake/print_cargo_command.cmake"]),
@@ -753,7 +778,12 @@ fn zephyr_cmake_stub(ctx: &Ctx, config: &Path, expect: &[&str]) -> StepResult {
             .unwrap_or("")
             .to_string()
     };
-    let printed = zephyr_cargo_command(ctx, config, &build.join("cairndb/cargo"))?;
+    let printed = zephyr_cargo_command(
+        ctx,
+        config,
+        "arm-none-eabi-gcc",
+        &build.join("cairndb/cargo"),
+    )?;
     let mut problems = Vec::new();
     if field("LIBRARY") != printed.library {
         problems.push(format!(

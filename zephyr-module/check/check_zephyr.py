@@ -180,8 +180,8 @@ config $(module)_LOG_LEVEL
 BASE = "CONFIG_FLASH=y\nCONFIG_FLASH_MAP=y\nCONFIG_FLASH_PAGE_LAYOUT=y\nCONFIG_LOG=y\n" \
        "CONFIG_CAIRNDB=y\n"
 
-# The Rust triple of each Cortex-M core the module maps (as zephyr-lang-rust does), and the
-# Kconfig that selects it: the cargo check builds each of these.
+# The Rust triple of each core the module maps (as zephyr-lang-rust does), and the Kconfig
+# that selects it: the cargo check builds each of these.
 TRIPLES = {
     "thumbv6m-none-eabi": "CONFIG_CPU_CORTEX_M=y\nCONFIG_CPU_CORTEX_M0=y\n",
     "thumbv7m-none-eabi": "CONFIG_CPU_CORTEX_M=y\nCONFIG_CPU_CORTEX_M3=y\n",
@@ -189,6 +189,8 @@ TRIPLES = {
     "thumbv7em-none-eabihf": "CONFIG_CPU_CORTEX_M=y\nCONFIG_CPU_CORTEX_M4=y\n"
                              "CONFIG_FP_HARDABI=y\n",
     "thumbv8m.main-none-eabi": "CONFIG_CPU_CORTEX_M=y\nCONFIG_CPU_CORTEX_M33=y\n",
+    # native_sim/native/64, the samples' integration platform.
+    "x86_64-unknown-none": "CONFIG_ARCH_POSIX=y\nCONFIG_64BIT=y\n",
 }
 
 
@@ -230,7 +232,7 @@ def check_kconfig(repo, out):
             error(f"Kconfig ({triple}): CAIRNDB_LOG_LEVEL is "
                   f"`{sym(kconf, 'CAIRNDB_LOG_LEVEL')}`, not the template's default 3")
         kconf.write_config(os.path.join(out, f"{triple}.config"), header="")
-    note(f"Kconfig: CAIRNDB enabled for {len(TRIPLES)} Cortex-M cores; .config files in {out}")
+    note(f"Kconfig: CAIRNDB enabled for {len(TRIPLES)} Rust targets; .config files in {out}")
 
     # The library's own littlefs and Zephyr's may not be linked together.
     load(kconf, BASE + TRIPLES["thumbv7m-none-eabi"] + "CONFIG_FILE_SYSTEM_LITTLEFS=y\n", scratch)
