@@ -25,6 +25,7 @@ const APT_PACKAGES: &[&str] = &[
     "ninja-build",
     "qemu-system-arm",
     "libcmocka-dev",
+    "python3-venv", // the venv of step zephyr (kconfiglib, PyYAML)
 ];
 
 /// Debian's compiler pair from rustc-web/cargo-web; rustup's cargo stays first on PATH.
@@ -65,6 +66,11 @@ const STEPS: &[Step] = &[
         name: "header",
         about: "include/cairndb.h is what cbindgen generates from c-api/ (cargo xtask header)",
         run: |c| header(c, true),
+    },
+    Step {
+        name: "zephyr",
+        about: "Zephyr module: module.yml, Kconfig (kconfiglib), sample.yaml, the CMake branch on stubs, cargo for each Rust target",
+        run: zephyr_check,
     },
     Step {
         name: "clippy",
@@ -636,6 +642,263 @@ fn run_with_timeout(program: &Path, limit_s: u32) -> StepResult {
             e
         }
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zephyr module
+
+/// What the venv of step zephyr holds (pinned, from PyPI through pip).
+const ZEPHYR_PY_PACKAGES: &[&str] = &["kconfiglib==14.1.0", "PyYAML==6.0.2"];
+/// Debian's Python, whose venv module python3-venv provides.
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// The Rust triples the module maps cores to (as zephyr-lang-rust does), with the C compiler
+/// the board's Zephyr toolchain stands for here and its nm: the Kconfig check writes a .config
+/// selecting each, and this step builds each. x86_64-unknown-none is native_sim/native/64,
+/// whose C compiler is the host's.
+const ZEPHYR_TRIPLES: &[(&str, &str, &str)] = &[
+    (
+        "thumbv6m-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7m-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7em-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv7em-none-eabihf",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    (
+        "thumbv8m.main-none-eabi",
+        "arm-none-eabi-gcc",
+        "arm-none-eabi-nm",
+    ),
+    ("x86_64-unknown-none", "gcc", "nm"),
+];
+
+/// Checks what of the Zephyr module can be checked without Zephyr's tree (which cannot be
+/// brought here, so `west build` is not run): zephyr/module.yml, the Kconfig tree and the
+/// samples' sample.yaml (zephyr-module/check/check_zephyr.py, in a venv under target/); the
+/// root CMakeLists.txt's Zephyr branch configured against stubbed zephyr_* functions; and for
+/// every Rust target the module maps (five Cortex-M triples and native_sim/native/64's) the
+/// cargo command line that branch runs, printed by the same CMake code (cmake -P) from the
+/// Kconfig check's .config and run as printed.
+fn zephyr_check(ctx: &Ctx) -> StepResult {
+    let python = zephyr_venv(ctx)?;
+    let out = ctx.root.join("target/zephyr-check");
+    run(Command::new(&python)
+        .current_dir(&ctx.root)
+        .arg("zephyr-module/check/check_zephyr.py")
+        .arg(&ctx.root)
+        .arg(&out))?;
+
+    // The Zephyr branch of the CMake code, for the default configuration and for one with
+    // the shell and a backup partition (sensor_log's).
+    for (config, expect) in [
+        (
+            "thumbv7m-none-eabi.config",
+            &["CAIRN_ZEPHYR_PARTITION=storage_partition"][..],
+        ),
+        (
+            "sample-sensor_log-mps2_an385.config",
+            &[
+                "cairn_zephyr_shell.c",
+                "CAIRN_ZEPHYR_BACKUP_PARTITION=cairndb_backup_partition",
+            ][..],
+        ),
+    ] {
+        zephyr_cmake_stub(ctx, &out.join(config), expect)?;
+    }
+
+    thumb_cargo(ctx, "thumbv7m-none-eabi")?; // the cross prerequisites, with their messages
+    for (triple, cc, nm) in ZEPHYR_TRIPLES {
+        let config = out.join(format!("{triple}.config"));
+        let printed = zephyr_cargo_command(ctx, &config, cc, &ctx.root.join("target/thumb"))?;
+        if printed.triple != *triple {
+            return Err(format!(
+                "the CMake code maps {} to `{}`, expected `{triple}`",
+                config.display(),
+                printed.triple
+            ));
+        }
+        let Some((program, args)) = printed.args.split_first() else {
+            return Err("print_cargo_command.cmake printed no command".into());
+        };
+        run(Command::new(program).args(args).current_dir(&ctx.root))?;
+        let bytes = std::fs::metadata(&printed.library)
+            .map_err(|e| format!("cargo succeeded but {}: {e}", printed.library))?
+            .len();
+        let symbols = capture(
+            Command::new(nm)
+                .args(["-g", "--defined-only"])
+                .arg(&printed.library),
+        )?;
+        let stray: Vec<&str> = symbols
+            .lines()
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, "T", name] if !name.starts_with("cairn_") && !name.starts_with("lfs_") => {
+                    Some(name)
+                }
+                _ => None,
+            })
+            .collect();
+        if !stray.is_empty() {
+            return Err(format!(
+                "{} exports more than the C API and littlefs: {stray:?}",
+                printed.library
+            ));
+        }
+        println!(
+            "xtask: zephyr: {triple}: {} ({bytes} bytes)",
+            printed.library
+        );
+    }
+    Ok(())
+}
+
+/// The venv with kconfiglib and PyYAML, made once (a marker file names what it holds).
+fn zephyr_venv(ctx: &Ctx) -> Result<PathBuf, String> {
+    let venv = ctx.root.join("target/zephyr-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("cairndb-packages.txt");
+    let want = ZEPHYR_PY_PACKAGES.join("\n");
+    if python.is_file() && std::fs::read_to_string(&marker).ok().as_deref() == Some(&want) {
+        return Ok(python);
+    }
+    run(Command::new(DEBIAN_PYTHON)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))
+    .map_err(|e| format!("{e} (the Debian package python3-venv provides venv)"))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(ZEPHYR_PY_PACKAGES))?;
+    std::fs::write(&marker, want).map_err(|e| format!("{}: {e}", marker.display()))?;
+    Ok(python)
+}
+
+/// What print_cargo_command.cmake printed.
+struct CargoCommand {
+    triple: String,
+    library: String,
+    args: Vec<String>,
+}
+
+/// Runs zephyr-module/cmake/print_cargo_command.cmake for a .config (the cargo command line
+/// the Zephyr build would run) and parses its lines.
+fn zephyr_cargo_command(
+    ctx: &Ctx,
+    config: &Path,
+    cc: &str,
+    target_dir: &Path,
+) -> Result<CargoCommand, String> {
+    let text = capture(
+        Command::new("cmake")
+            .current_dir(&ctx.root)
+            .arg(format!("-DDOTCONFIG={}", config.display()))
+            .arg(format!("-DC_COMPILER={cc}"))
+            .arg(format!("-DSOURCE_DIR={}", ctx.root.display()))
+            .arg(format!("-DTARGET_DIR={}", target_dir.display()))
+            .args(["-P", "zephyr-module/cmake/print_cargo_command.cmake"]),
+    )?;
+    let mut cmd = CargoCommand {
+        triple: String::new(),
+        library: String::new(),
+        args: Vec::new(),
+    };
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("TRIPLE=") {
+            cmd.triple = v.to_string();
+        } else if let Some(v) = line.strip_prefix("LIBRARY=") {
+            cmd.library = v.to_string();
+        } else if let Some(v) = line.strip_prefix("ARG=") {
+            cmd.args.push(v.to_string());
+        }
+    }
+    Ok(cmd)
+}
+
+/// Configures the root CMakeLists.txt as Zephyr would (zephyr-module/check/cmake-stub) for a
+/// .config and checks its report: the glue gets its sources and definitions (`expect`, each
+/// found in the report), `app` links the imported library, and that library is the one the
+/// printed cargo command builds.
+fn zephyr_cmake_stub(ctx: &Ctx, config: &Path, expect: &[&str]) -> StepResult {
+    let name = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let build = ctx.root.join("target/zephyr-check/cmake").join(&name);
+    run(Command::new("cmake")
+        .current_dir(&ctx.root)
+        .args(["-G", "Ninja", "-S", "zephyr-module/check/cmake-stub", "-B"])
+        .arg(&build)
+        .arg(format!("-DCAIRNDB_DIR={}", ctx.root.display()))
+        .arg(format!("-DDOTCONFIG={}", config.display()))
+        .arg(format!(
+            "-DCMAKE_TOOLCHAIN_FILE={}",
+            ctx.root.join("tests/c/cross/arm-none-eabi.cmake").display()
+        ))
+        .arg("-DCAIRNDB_TEST_CPU=cortex-m3"))?;
+    let report_path = build.join("zephyr-stub-report.txt");
+    let report = std::fs::read_to_string(&report_path)
+        .map_err(|e| format!("{}: {e}", report_path.display()))?;
+    let field = |key: &str| {
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|l| l.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    let printed = zephyr_cargo_command(
+        ctx,
+        config,
+        "arm-none-eabi-gcc",
+        &build.join("cairndb/cargo"),
+    )?;
+    let mut problems = Vec::new();
+    if field("LIBRARY") != printed.library {
+        problems.push(format!(
+            "app would link `{}`, the cargo command builds `{}`",
+            field("LIBRARY"),
+            printed.library
+        ));
+    }
+    if !field("APP_LINKS").split(';').any(|l| l == "cairndb_rust") {
+        problems.push("app does not link cairndb_rust".to_string());
+    }
+    for want in ["cairn_zephyr.c", "cairn_maint.c"].iter().chain(expect) {
+        if !report.contains(want) {
+            problems.push(format!("the glue library lacks `{want}`"));
+        }
+    }
+    if !field("GLOBAL_DEFINITIONS")
+        .split(';')
+        .any(|d| d == "CAIRN_BARE_METAL")
+    {
+        problems.push("CAIRN_BARE_METAL is not defined for the application".to_string());
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "the Zephyr branch of CMakeLists.txt for {name}: {}",
+            problems.join("; ")
+        ));
+    }
+    println!("xtask: zephyr: the CMake branch configures for {name} (stubbed zephyr_* functions)");
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
