@@ -133,6 +133,11 @@ const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "footprint",
+        about: "code and static RAM of cairndb per configuration and of the FreeRTOS sample; fails past the baseline + 10% (cargo xtask footprint)",
+        run: |c| footprint_cmd(c, false),
+    },
+    Step {
         name: "qemu",
         about: "FreeRTOS on QEMU mps2-an385: on-device tests and power cuts (cargo xtask qemu)",
         run: freertos_qemu,
@@ -159,6 +164,11 @@ commands:
         a step of `test`
   bench [--quick] [--skip-install]
         run the benchmarks (the bench/ crate, package cairndb-bench)
+  footprint [--update-baseline] [--skip-install]
+        code and static RAM of the library (harnesses of footprint/ linked for Cortex-M4F
+        and M3: kv, full, all) and of the FreeRTOS sample firmware, the background task's
+        stack use on QEMU; writes bench/FOOTPRINT.md, fails when a configuration grew more
+        than 10% over bench/footprint-baseline.txt (--update-baseline rewrites it)
   help  show this text
 
 options:
@@ -207,6 +217,7 @@ fn dispatch(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
         "freertos-host" => cmd_freertos_host(root, rest),
         "bench" => cmd_bench(root, rest),
         "header" => cmd_header(root, rest),
+        "footprint" => cmd_footprint(root, rest),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
 }
@@ -447,6 +458,29 @@ fn cmd_bench(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
         cmd.arg("--quick");
     }
     run(&mut cmd).map_err(CliError::Failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_footprint(root: &Path, args: &[String]) -> Result<ExitCode, CliError> {
+    let mut skip_install = false;
+    let mut update = false;
+    for arg in args {
+        match arg.as_str() {
+            "--skip-install" => skip_install = true,
+            "--update-baseline" => update = true,
+            s => {
+                return Err(CliError::Usage(format!(
+                    "unknown option `{s}` for `footprint`"
+                )))
+            }
+        }
+    }
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        skip_install,
+    };
+    ensure_tools(&ctx, false).map_err(CliError::Failed)?;
+    footprint_cmd(&ctx, update).map_err(CliError::Failed)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1301,11 +1335,18 @@ fn kernel_dir_in_metadata(meta: &str) -> Option<PathBuf> {
 /// Configures and builds samples/freertos/ (the kernel, the port, libcairndb.a for the
 /// Cortex-M3, demo.elf and qemu_test.elf) in target/thumb/freertos; returns that directory.
 fn freertos_build(ctx: &Ctx) -> Result<PathBuf, String> {
-    thumb_cargo(ctx, "thumbv7m-none-eabi")?; // the cross prerequisites, with their messages
+    freertos_build_for(ctx, "cortex-m3", "thumbv7m-none-eabi", "freertos")
+}
+
+/// [`freertos_build`] for another core of tests/c/cross/arm-none-eabi.cmake (`cpu`, whose Rust
+/// target is `triple`), in target/thumb/`dir`. The samples name the ARM_CM3 port whatever the
+/// core: for a Cortex-M4F this builds that port with hard float (sizes only, never run).
+fn freertos_build_for(ctx: &Ctx, cpu: &str, triple: &str, dir: &str) -> Result<PathBuf, String> {
+    thumb_cargo(ctx, triple)?; // the cross prerequisites, with their messages
     let kernel = freertos_kernel_dir(ctx)?;
     println!("xtask: FreeRTOS kernel sources: {}", kernel.display());
     let src = ctx.root.join("samples/freertos");
-    let build = ctx.root.join("target/thumb/freertos");
+    let build = ctx.root.join("target/thumb").join(dir);
     run(Command::new("cmake")
         .args(["-G", "Ninja", "-S"])
         .arg(&src)
@@ -1315,7 +1356,7 @@ fn freertos_build(ctx: &Ctx) -> Result<PathBuf, String> {
             "-DCMAKE_TOOLCHAIN_FILE={}",
             ctx.root.join("tests/c/cross/arm-none-eabi.cmake").display()
         ))
-        .arg("-DCAIRNDB_TEST_CPU=cortex-m3")
+        .arg(format!("-DCAIRNDB_TEST_CPU={cpu}"))
         .arg(format!("-DCAIRNDB_DIR={}", ctx.root.display()))
         .arg(format!(
             "-DCAIRNDB_CARGO_TARGET_DIR={}",
@@ -1329,18 +1370,52 @@ fn freertos_build(ctx: &Ctx) -> Result<PathBuf, String> {
 
 /// `text + data` of an ELF (what goes to flash on a real part), from arm-none-eabi-size.
 fn firmware_size(elf: &Path) -> Result<u64, String> {
+    elf_sizes(elf).map(|s| s.text + s.data)
+}
+
+/// What arm-none-eabi-size reports of an ELF (its Berkeley columns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Sizes {
+    /// Read-only loaded bytes: .text, .rodata, .ARM.exidx (all flash).
+    text: u64,
+    /// Initialised RAM (stored in flash too).
+    data: u64,
+    /// Zeroed RAM.
+    bss: u64,
+}
+
+impl Sizes {
+    fn minus(self, base: Sizes) -> Sizes {
+        Sizes {
+            text: self.text.saturating_sub(base.text),
+            data: self.data.saturating_sub(base.data),
+            bss: self.bss.saturating_sub(base.bss),
+        }
+    }
+}
+
+fn elf_sizes(elf: &Path) -> Result<Sizes, String> {
     let out = capture(Command::new("arm-none-eabi-size").arg(elf))?;
+    parse_size_output(&out)
+        .ok_or_else(|| format!("cannot read the size of {}: {out}", elf.display()))
+}
+
+/// The first row of `arm-none-eabi-size` (Berkeley format: text data bss dec hex filename).
+fn parse_size_output(out: &str) -> Option<Sizes> {
     let cols: Vec<u64> = out
         .lines()
-        .nth(1)
-        .unwrap_or("")
+        .nth(1)?
         .split_whitespace()
-        .take(2)
-        .filter_map(|c| c.parse().ok())
-        .collect();
+        .take(3)
+        .map(|c| c.parse().ok())
+        .collect::<Option<_>>()?;
     match cols.as_slice() {
-        [text, data] => Ok(text + data),
-        _ => Err(format!("cannot read the size of {}: {out}", elf.display())),
+        [text, data, bss] => Some(Sizes {
+            text: *text,
+            data: *data,
+            bss: *bss,
+        }),
+        _ => None,
     }
 }
 
@@ -1540,6 +1615,439 @@ fn power_cuts(elf: &Path, dir: &Path, cuts: u32) -> StepResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Footprint
+
+/// The committed baseline `footprint` compares against, and the report it writes.
+const FOOTPRINT_BASELINE: &str = "bench/footprint-baseline.txt";
+const FOOTPRINT_REPORT: &str = "bench/FOOTPRINT.md";
+/// How much a figure may grow over its baseline before `footprint` fails: 10%, but at least
+/// this many bytes, so that a figure near zero (the library's static RAM) does not fail on a
+/// few bytes.
+const FOOTPRINT_MIN_SLACK: u64 = 256;
+
+/// A configuration of the library, measured as a harness of footprint/ minus the empty one.
+struct FpConfig {
+    name: &'static str,
+    /// The harness binary of footprint/src/bin.
+    bin: &'static str,
+    /// Cargo features of footprint/ (forwarded to cairndb).
+    features: &'static str,
+    /// The code (text) target on thumbv7em-none-eabihf, if there is one.
+    target: Option<u64>,
+    about: &'static str,
+}
+
+const FP_CONFIGS: &[FpConfig] = &[
+    FpConfig {
+        name: "kv",
+        bin: "kv",
+        features: "",
+        target: Some(40 * 1024),
+        about:
+            "key-value API only, plaintext database (format/open, put/get/delete, a transaction)",
+    },
+    FpConfig {
+        name: "full",
+        bin: "full",
+        features: "",
+        target: Some(96 * 1024),
+        about: "encrypted; documents, JSON, find with filter and sort, an index, a transaction, \
+                key-value, a full backup, a check (no regex, no compression)",
+    },
+    FpConfig {
+        name: "all",
+        bin: "full",
+        features: "regex,compress",
+        target: None,
+        about: "`full` with the features regex and compress",
+    },
+];
+
+/// The targets measured, with the configurations measured on each.
+const FP_TRIPLES: &[(&str, &[&str])] = &[
+    ("thumbv7em-none-eabihf", &["kv", "full", "all"]),
+    ("thumbv7m-none-eabi", &["kv", "full"]),
+];
+
+/// The FreeRTOS sample built per core: (CAIRNDB_TEST_CPU, Rust target, build directory).
+const FP_FIRMWARE: &[(&str, &str, &str)] = &[
+    ("cortex-m4f", "thumbv7em-none-eabihf", "freertos-cortex-m4f"),
+    ("cortex-m3", "thumbv7m-none-eabi", "freertos"),
+];
+
+/// How many of the biggest symbols the report lists per configuration.
+const FP_SYMBOLS: usize = 15;
+
+/// A symbol of `nm`: (bytes, type letter, demangled name).
+type Symbol = (u64, String, String);
+
+/// One measured configuration of the library.
+struct FpRow {
+    triple: &'static str,
+    config: &'static FpConfig,
+    /// The harness minus the empty harness.
+    lib: Sizes,
+    /// The biggest symbols of the harness: (bytes, nm type, name).
+    symbols: Vec<Symbol>,
+}
+
+/// `cargo xtask footprint` and the step of that name: measures, prints the table, writes
+/// bench/FOOTPRINT.md, then compares with the baseline (or, with `update`, rewrites it).
+fn footprint_cmd(ctx: &Ctx, update: bool) -> StepResult {
+    let started = Instant::now();
+    let mut rows: Vec<FpRow> = Vec::new();
+    for (triple, names) in FP_TRIPLES {
+        let configs: Vec<&'static FpConfig> = FP_CONFIGS
+            .iter()
+            .filter(|c| names.contains(&c.name))
+            .collect();
+        // One cargo build per feature set; each harness is measured before the next build
+        // puts another one (same name, other features) in its place.
+        let mut measured: Vec<(&str, &str, Sizes, Vec<Symbol>)> = Vec::new();
+        let mut feature_sets: Vec<&str> = vec![""];
+        for c in &configs {
+            if !feature_sets.contains(&c.features) {
+                feature_sets.push(c.features);
+            }
+        }
+        for features in feature_sets {
+            let mut bins: Vec<&str> = if features.is_empty() {
+                vec!["empty"]
+            } else {
+                vec![]
+            };
+            for c in configs.iter().filter(|c| c.features == features) {
+                if !bins.contains(&c.bin) {
+                    bins.push(c.bin);
+                }
+            }
+            let dir = fp_build(ctx, triple, features, &bins)?;
+            for bin in bins {
+                let elf = dir.join(bin);
+                measured.push((bin, features, elf_sizes(&elf)?, top_symbols(&elf)?));
+            }
+        }
+        let empty = measured
+            .iter()
+            .find(|m| m.0 == "empty")
+            .map(|m| m.2)
+            .ok_or("the empty harness was not measured")?;
+        for c in configs {
+            let (_, _, sizes, symbols) = measured
+                .iter()
+                .find(|m| m.0 == c.bin && m.1 == c.features)
+                .ok_or_else(|| format!("the harness of {} was not measured", c.name))?;
+            rows.push(FpRow {
+                triple,
+                config: c,
+                lib: sizes.minus(empty),
+                symbols: symbols.clone(),
+            });
+        }
+    }
+    let library_time = started.elapsed();
+
+    let mut firmware: Vec<(&str, &str, Sizes)> = Vec::new();
+    for (cpu, triple, dir) in FP_FIRMWARE {
+        let build = freertos_build_for(ctx, cpu, triple, dir)?;
+        firmware.push((cpu, triple, elf_sizes(&build.join("demo.elf"))?));
+    }
+    let stack = demo_stack(&ctx.root.join("target/thumb/freertos/demo.elf"));
+
+    let baseline_path = ctx.root.join(FOOTPRINT_BASELINE);
+    let report = footprint_report(&rows, &firmware, &stack);
+    print!("\n{report}");
+    let path = ctx.root.join(FOOTPRINT_REPORT);
+    std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "xtask: wrote {FOOTPRINT_REPORT}; measured in {} (library harnesses {})",
+        secs(started.elapsed()),
+        secs(library_time)
+    );
+
+    let current = baseline_entries(&rows);
+    if update {
+        let mut text = String::from(
+            "# cairndb's code and static RAM per configuration: the harness of footprint/ minus the\n\
+             # empty one, in bytes (text = .text + .rodata). `cargo xtask footprint` fails when a\n\
+             # figure grows more than 10% (and 256 bytes) over this; `--update-baseline` rewrites it.\n",
+        );
+        for (k, v) in &current {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&baseline_path, text)
+            .map_err(|e| format!("{}: {e}", baseline_path.display()))?;
+        println!("xtask: wrote {FOOTPRINT_BASELINE}");
+        return Ok(());
+    }
+    let old = std::fs::read_to_string(&baseline_path).map_err(|e| {
+        format!(
+            "{}: {e} (run `cargo xtask footprint --update-baseline`)",
+            baseline_path.display()
+        )
+    })?;
+    let baseline = parse_baseline(&old);
+    for (k, _) in current
+        .iter()
+        .filter(|(k, _)| !baseline.iter().any(|(b, _)| b == k))
+    {
+        eprintln!("xtask: warning: {FOOTPRINT_BASELINE} has no {k} (not checked)");
+    }
+    let grown = footprint_regressions(&baseline, &current);
+    if grown.is_empty() {
+        println!(
+            "xtask: every figure is within 10% of {FOOTPRINT_BASELINE} ({} figures)",
+            current.len()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "grew more than 10% over {FOOTPRINT_BASELINE}: {} (if intended, run `cargo xtask \
+             footprint --update-baseline` and commit it)",
+            grown.join("; ")
+        ))
+    }
+}
+
+/// Builds the harnesses `bins` of footprint/ for `triple` with `features` (release profile:
+/// opt-level "z", LTO, panic abort), linked by arm-none-eabi-gcc (footprint/build.rs); returns
+/// the directory holding them. The linker is given to each harness alone (`cargo rustc --
+/// -C linker`): through CARGO_TARGET_<triple>_LINKER it would change every unit's fingerprint,
+/// and this build and the CMake builds of libcairndb.a (same target dir) would rebuild
+/// core and every dependency for each other.
+fn fp_build(ctx: &Ctx, triple: &str, features: &str, bins: &[&str]) -> Result<PathBuf, String> {
+    for bin in bins {
+        let mut cmd = thumb_cargo(ctx, triple)?;
+        cmd.args([
+            "rustc",
+            "--release",
+            "-p",
+            "cairndb-footprint",
+            "--target",
+            triple,
+        ])
+        .arg("-Zbuild-std=core,alloc")
+        .args(["--bin", bin]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        cmd.args(["--", "-C", "linker=arm-none-eabi-gcc"]);
+        run(&mut cmd)?;
+    }
+    Ok(ctx.root.join("target/thumb").join(triple).join("release"))
+}
+
+/// The biggest symbols of `elf`: (bytes, nm type, demangled name).
+fn top_symbols(elf: &Path) -> Result<Vec<Symbol>, String> {
+    let out = capture(
+        Command::new("arm-none-eabi-nm")
+            .args(["--size-sort", "-S", "-r", "-C"])
+            .arg(elf),
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let (_addr, size, kind, name) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            Some((
+                u64::from_str_radix(size, 16).ok()?,
+                kind.to_string(),
+                name.to_string(),
+            ))
+        })
+        .take(FP_SYMBOLS)
+        .collect())
+}
+
+/// The background task's stack on the demo's first boot: (bytes used, stack size), from the
+/// line "stack high-water marks (bytes never used): cairn-bg X of Y, ...". The boot runs in a
+/// temporary directory, so the flash images of `cargo xtask demo` stay as they are. An error
+/// is reported, not fatal: the demo's own step (qemu) is where a broken demo fails.
+fn demo_stack(elf: &Path) -> Result<(u64, u64), String> {
+    let dir = env::temp_dir().join(format!("cairn-footprint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let t = Instant::now();
+    let out = qemu_cmd(elf, &dir, "demo", 120)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run QEMU: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "xtask: the demo's first boot ran on QEMU in {} ({})",
+        secs(t.elapsed()),
+        out.status
+    );
+    match parse_bg_stack(&text) {
+        Some((free, size)) => Ok((size - free, size)),
+        None => Err(format!(
+            "the demo ({}) printed no \"cairn-bg X of Y\" stack line",
+            out.status
+        )),
+    }
+}
+
+/// (bytes never used, stack size) of the background task, from the demo's output: the first
+/// "cairn-bg X of Y" (other punctuation and words around it may change; its log lines, such
+/// as "cairn-bg (1: every 200 ms" or "cairn-bg stopped: 10 wakes", do not match).
+fn parse_bg_stack(out: &str) -> Option<(u64, u64)> {
+    out.split("cairn-bg").skip(1).find_map(|rest| {
+        let mut words = rest
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty());
+        let free: u64 = words.next()?.parse().ok()?;
+        if words.next()? != "of" {
+            return None;
+        }
+        let size: u64 = words.next()?.parse().ok()?;
+        (free <= size).then_some((free, size))
+    })
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1024.0)
+}
+
+/// The table (Markdown, also printed): the library per configuration, the sample firmware,
+/// the background task's stack, the biggest symbols.
+fn footprint_report(
+    rows: &[FpRow],
+    firmware: &[(&str, &str, Sizes)],
+    stack: &Result<(u64, u64), String>,
+) -> String {
+    let one_line = |cmd: &mut Command| {
+        capture(cmd)
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let date = one_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let rustc = one_line(Command::new(DEBIAN_RUSTC).arg("-V"));
+    let gcc = one_line(Command::new("arm-none-eabi-gcc").arg("--version"));
+    let mut s = String::new();
+    s.push_str("# cairndb footprint\n\n");
+    s.push_str(&format!(
+        "Written by `cargo xtask footprint` on {date}; {rustc}, {gcc}; workspace release \
+         profile (opt-level \"z\", LTO, codegen-units 1, panic abort), -Zbuild-std=core,alloc.\n\n"
+    ));
+    s.push_str(
+        "## The library\n\n\
+         Each configuration is a harness of `footprint/` that calls its entry points with\n\
+         `black_box`-ed inputs, linked by arm-none-eabi-gcc (newlib-nano, --gc-sections), minus\n\
+         the empty harness (same panic handler and malloc-backed allocator, no database). text\n\
+         is .text + .rodata (flash); data and bss are static RAM (the heap is not counted).\n\n",
+    );
+    s.push_str("| target | config | text | text KiB | data | bss | code target |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---|\n");
+    for r in rows {
+        let goal = match (r.triple, r.config.target) {
+            ("thumbv7em-none-eabihf", Some(t)) => format!(
+                "<= {} KiB {}",
+                t / 1024,
+                if r.lib.text <= t { "PASS" } else { "MISS" }
+            ),
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.triple,
+            r.config.name,
+            r.lib.text,
+            kib(r.lib.text),
+            r.lib.data,
+            r.lib.bss,
+            goal
+        ));
+    }
+    s.push('\n');
+    for c in FP_CONFIGS {
+        s.push_str(&format!("- {}: {}\n", c.name, c.about));
+    }
+    s.push_str(
+        "\n## The FreeRTOS sample firmware\n\n\
+         samples/freertos demo.elf: FreeRTOS V11.2, the port, cairndb's C API (every function the\n\
+         demo calls), newlib-nano. Its bss is mostly the demo's choices: the heap_4 heap\n\
+         (configTOTAL_HEAP_SIZE) and the NOR flash it emulates in RAM for QEMU. The sample names\n\
+         the ARM_CM3 port, so the Cortex-M4F build is that port with hard float (the ARM_CM4F\n\
+         port adds its FPU context switch).\n\n",
+    );
+    s.push_str("| core | target | text | data | bss |\n|---|---|---:|---:|---:|\n");
+    for (cpu, triple, z) in firmware {
+        s.push_str(&format!(
+            "| {cpu} | {triple} | {} | {} | {} |\n",
+            z.text, z.data, z.bss
+        ));
+    }
+    s.push_str("\nBackground task (cairn-bg) stack, the demo's first boot on QEMU mps2-an385: ");
+    match stack {
+        Ok((used, size)) => s.push_str(&format!(
+            "{used} of {size} bytes used (high-water mark; sweeps, compaction steps and \
+                 ring backups ran during the boot).\n"
+        )),
+        Err(e) => s.push_str(&format!("not measured: {e}.\n")),
+    }
+    s.push_str(&format!(
+        "\n## Biggest symbols (thumbv7em-none-eabihf)\n\n\
+         The {FP_SYMBOLS} biggest symbols of each harness (LTO inlines much of the library into\n\
+         the harness's own function).\n"
+    ));
+    for r in rows.iter().filter(|r| r.triple == "thumbv7em-none-eabihf") {
+        s.push_str(&format!("\n{}:\n\n```\n", r.config.name));
+        for (size, kind, name) in &r.symbols {
+            let name: String = if name.chars().count() > 110 {
+                name.chars().take(107).chain("...".chars()).collect()
+            } else {
+                name.clone()
+            };
+            s.push_str(&format!("{size:>7} {kind} {name}\n"));
+        }
+        s.push_str("```\n");
+    }
+    s
+}
+
+/// The baseline figures of `rows`: `<triple>.<config>.{text,data,bss}` -> bytes.
+fn baseline_entries(rows: &[FpRow]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for r in rows {
+        for (what, v) in [
+            ("text", r.lib.text),
+            ("data", r.lib.data),
+            ("bss", r.lib.bss),
+        ] {
+            out.push((format!("{}.{}.{what}", r.triple, r.config.name), v));
+        }
+    }
+    out
+}
+
+/// `key=value` lines; `#` comments and blank lines are skipped.
+fn parse_baseline(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The figures of `current` more than 10% (and FOOTPRINT_MIN_SLACK bytes) over `baseline`.
+/// A figure the baseline lacks is reported by the caller's table, never a failure.
+fn footprint_regressions(baseline: &[(String, u64)], current: &[(String, u64)]) -> Vec<String> {
+    current
+        .iter()
+        .filter_map(|(k, now)| {
+            let (_, base) = baseline.iter().find(|(b, _)| b == k)?;
+            let allowed = base + (base / 10).max(FOOTPRINT_MIN_SLACK);
+            (*now > allowed).then(|| format!("{k} is {now} bytes, baseline {base}"))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Process helpers
 
 /// rustup's cargo from PATH (the one a developer types), run from the workspace root.
@@ -1676,6 +2184,55 @@ mod tests {
     }
 
     #[test]
+    fn the_background_stack_line_is_read_tolerantly() {
+        let out = "tasks: cairn-bg (1: every 200 ms sweeps at most 8)\n\
+                   [cairndb info] cairn-bg: swept 4 expired item(s)\n\
+                   [ 1894 ms] cairn-bg stopped: 10 wakes, 20 expired readings swept\n\
+                   stack high-water marks (bytes never used): cairn-bg 9248 of 16384, \
+                   producer 11120 of 16384, main 7920 of 16384\n";
+        assert_eq!(parse_bg_stack(out), Some((9248, 16384)));
+        assert_eq!(
+            parse_bg_stack("[x] cairn-bg: 10 of 2048 bytes"),
+            Some((10, 2048))
+        );
+        assert_eq!(parse_bg_stack("cairn-bg 5000 of 4096"), None);
+        assert_eq!(parse_bg_stack("cairn-bg 12"), None);
+        assert_eq!(parse_bg_stack("no such line"), None);
+    }
+
+    #[test]
+    fn size_output_is_parsed() {
+        let out = "   text\t   data\t    bss\t    dec\t    hex\tfilename\n  78892\t    100\t     16\t  79008\t  134a0\tkv";
+        assert_eq!(
+            parse_size_output(out),
+            Some(Sizes {
+                text: 78892,
+                data: 100,
+                bss: 16
+            })
+        );
+        assert_eq!(parse_size_output("text data bss"), None);
+    }
+
+    #[test]
+    fn only_growth_past_ten_percent_fails() {
+        let base = parse_baseline("# c\n\na.kv.text=1000000\na.kv.bss=0\nbad line\n");
+        assert_eq!(base.len(), 2);
+        let now = |text: u64, bss: u64| {
+            vec![
+                ("a.kv.text".to_string(), text),
+                ("a.kv.bss".to_string(), bss),
+                ("a.new.text".to_string(), 5),
+            ]
+        };
+        assert!(footprint_regressions(&base, &now(1_100_000, 256)).is_empty());
+        assert!(footprint_regressions(&base, &now(10, 0)).is_empty());
+        let grown = footprint_regressions(&base, &now(1_100_001, 257));
+        assert_eq!(grown.len(), 2, "{grown:?}");
+        assert!(grown[0].starts_with("a.kv.text is 1100001"));
+    }
+
+    #[test]
     fn bad_cli_input_is_a_usage_error() {
         let root = repo_root();
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -1692,6 +2249,7 @@ mod tests {
             &["demo", "--frob"],
             &["demo", "--", "x"],
             &["header", "--frob"],
+            &["footprint", "--frob"],
         ] {
             assert!(
                 matches!(dispatch(&root, &args(bad)), Err(CliError::Usage(_))),
