@@ -336,6 +336,10 @@ pub struct DeleteArgs {
     /// Delete every document matching this filter, in one atomic commit
     #[arg(long)]
     pub filter: Option<String>,
+    /// With --filter: delete in as many commits as it takes when one cannot hold them all
+    /// (each commit is atomic, the whole is not)
+    #[arg(long, requires = "filter")]
+    pub batched: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The commands that read and write documents, key-value entries and indexes, and describe the
 //! image.
 
-use crate::cli::{FindArgs, IndexCmd, KvCmd, LfsCmd, LsArgs, LsWhat, OutFormat};
+use crate::cli::{DeleteArgs, FindArgs, IndexCmd, KvCmd, LfsCmd, LsArgs, LsWhat, OutFormat};
 use crate::error::{io_err, CliError, Res};
 use crate::image::{self, encryption_text, ImageOpts, Session};
 use crate::keys::{parse_hex, to_hex};
@@ -80,10 +80,16 @@ pub fn info(s: &mut Session, out: &Out) -> Res<()> {
     let e = |e| crate::error::db_err_ro(ro, e);
     let g = s.geometry;
     let h = s.header;
-    let colls = s.db.collections().map_err(e)?;
-    let mut docs = 0u64;
-    for c in &colls {
-        docs += s.db.count(c).map_err(e)?;
+    // User collections; the system's (the event log) are counted apart.
+    let (mut colls, mut docs, mut events) = (Vec::new(), 0u64, 0u64);
+    for c in s.db.collections().map_err(e)? {
+        let n = s.db.count(&c).map_err(e)?;
+        if c.starts_with('_') {
+            events += n;
+        } else {
+            docs += n;
+            colls.push(c);
+        }
     }
     let namespaces = s.db.namespaces().map_err(e)?;
     let space = s.db.space().map_err(e)?;
@@ -108,6 +114,7 @@ pub fn info(s: &mut Session, out: &Out) -> Res<()> {
         "generation": h.generation,
         "collections": colls.len(),
         "documents": docs,
+        "events": events,
         "namespaces": namespaces.len(),
         "used_blocks": space.used_blocks,
         "free_blocks": space.free_blocks,
@@ -154,10 +161,11 @@ pub fn info(s: &mut Session, out: &Out) -> Res<()> {
         row(
             "contents",
             format!(
-                "{} collection(s), {} document(s), {} namespace(s)",
+                "{} collection(s), {} document(s), {} namespace(s); {} event(s) in the log",
                 colls.len(),
                 docs,
-                namespaces.len()
+                namespaces.len(),
+                events
             ),
         );
         row(
@@ -516,6 +524,37 @@ pub fn find(s: &mut Session, a: &FindArgs, out: &Out, opts: &ImageOpts) -> Res<(
     }
 }
 
+/// Delete the matches of `filter` a few per commit.
+fn delete_batched(s: &mut Session, coll: &str, filter: &Value) -> Result<u64, DbError> {
+    let opts = FindOptions {
+        limit: Some(8),
+        projection: Some(Projection::include(&[], true)?),
+        ..FindOptions::default()
+    };
+    let mut total = 0u64;
+    loop {
+        let mut ids = Vec::new();
+        s.db.find(coll, filter, &opts, &mut |d| {
+            if let Some(id) = d
+                .as_map()
+                .and_then(|m| m.get("_id"))
+                .and_then(Value::as_i64)
+            {
+                ids.push(id as u64);
+            }
+            Ok(true)
+        })?;
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        let n = s.db.delete_ids(coll, &ids)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
 fn missing_doc(coll: &str, id: u64) -> CliError {
     CliError::not_found(format!("no document {id} in collection {coll}"))
 }
@@ -637,20 +676,21 @@ pub fn replace(
     Ok(())
 }
 
-pub fn delete(
-    s: &mut Session,
-    coll: &str,
-    ids: &[u64],
-    filter: Option<&str>,
-    out: &Out,
-    opts: &ImageOpts,
-) -> Res<()> {
+pub fn delete(s: &mut Session, a: &DeleteArgs, out: &Out, opts: &ImageOpts) -> Res<()> {
     let ro = s.read_only;
-    if let Some(text) = filter {
+    let (coll, ids) = (a.collection.as_str(), a.ids.as_slice());
+    if let Some(text) = a.filter.as_deref() {
         let f = parse_object(text, "filter", depth(opts))?;
-        let n =
-            s.db.delete_many(coll, &f)
-                .map_err(|e| find_err(ro, e, text))?;
+        let n = if a.batched {
+            delete_batched(s, coll, &f).map_err(|e| find_err(ro, e, text))?
+        } else {
+            s.db.delete_many(coll, &f).map_err(|e| match e {
+                DbError::TxnTooLarge => CliError::failed(
+                    "too many matches for one commit: give --batched to delete them in several",
+                ),
+                e => find_err(ro, e, text),
+            })?
+        };
         out.emit(json!({ "deleted": n }), || format!("{n} deleted"));
         return Ok(());
     }

@@ -246,6 +246,15 @@ pub fn existing_geometry(path: &Path, opts: &ImageOpts) -> Res<(Geometry, Option
         )));
     }
     let sb = find_superblock(path, len, opts.block_size);
+    if let (Some(bs), None) = (opts.block_size, sb) {
+        if let Some(found) = find_superblock(path, len, None) {
+            return Err(CliError::corrupt(format!(
+                "{}: its littlefs superblock says {}-byte blocks, --block-size says {bs}",
+                path.display(),
+                found.block_size
+            )));
+        }
+    }
     let block_size = match (opts.block_size, sb) {
         (Some(bs), _) => bs,
         (None, Some(sb)) => sb.block_size,
@@ -370,6 +379,13 @@ pub fn mount(dev: Dev, cfg: &Config, path: &Path) -> Res<Fs<Dev>> {
         DbError::Corrupt => CliError::corrupt(format!(
             "{}: no valid littlefs filesystem ({} blocks of {} bytes): blank, damaged, or \
              another geometry",
+            path.display(),
+            g.block_count,
+            g.block_size
+        )),
+        DbError::Fs(code) => CliError::corrupt(format!(
+            "{}: littlefs refuses to mount it (error {code}): its superblock does not match \
+             the geometry ({} blocks of {} bytes)",
             path.display(),
             g.block_count,
             g.block_size

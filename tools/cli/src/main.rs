@@ -185,7 +185,7 @@ pub fn exec(s: &mut Session, cmd: &Cmd, out: &Out, opts: &ImageOpts) -> Res<()> 
         ),
         Cmd::Patch(a) => cmds::patch(s, &a.collection, a.id, &a.patch, out, opts),
         Cmd::Replace(a) => cmds::replace(s, &a.collection, a.id, &a.document, out, opts),
-        Cmd::Delete(a) => cmds::delete(s, &a.collection, &a.ids, a.filter.as_deref(), out, opts),
+        Cmd::Delete(a) => cmds::delete(s, a, out, opts),
         Cmd::Drop(a) => cmds::drop_collection(s, &a.collection, out),
         Cmd::Kv(c) => cmds::kv(s, c, out),
         Cmd::Import(a) => transfer::import(s, a, out, opts),
