@@ -64,6 +64,11 @@ pub struct GlobalOpts {
     /// a device on boot-relative time would see its time jump forward
     #[arg(long, global = true, help_heading = "Database")]
     pub wall_clock: bool,
+    /// fsync the image after every commit, as the device syncs its flash (slower). Without
+    /// it the image is synced once, at the end: each write still reaches the file in order,
+    /// so a killed `cairn` leaves what a power cut would; only a crash of the host could not
+    #[arg(long, global = true, help_heading = "Database")]
+    pub sync: bool,
 }
 
 /// The database key: at most one of these (none for a plain image).

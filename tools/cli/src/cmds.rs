@@ -950,7 +950,11 @@ fn index_list(s: &mut Session, coll: Option<&str>, out: &Out) -> Res<()> {
 /// The littlefs volume of an image, read-only and without a key.
 pub fn lfs(path: &Path, c: &LfsCmd, out: &Out, opts: &ImageOpts) -> Res<()> {
     let (g, _) = image::existing_geometry(path, opts)?;
-    let mut fs = image::mount(image::open_device(path, g, false)?, &opts.config, path)?;
+    let mut fs = image::mount(
+        image::open_device(path, g, false, false)?,
+        &opts.config,
+        path,
+    )?;
     let res = lfs_on(&mut fs, c, out);
     drop(fs.into_device());
     res

@@ -38,6 +38,8 @@ pub struct ImageOpts {
     pub key: KeyMaterial,
     pub kdf_iterations: u32,
     pub wall_clock: bool,
+    /// fsync after every commit, not only at the end.
+    pub sync_each: bool,
 }
 
 /// How a command uses the image.
@@ -127,41 +129,60 @@ impl BlockDevice for ReadOnlyFile {
     }
 }
 
+/// The image file, written in place. littlefs asks for a sync after each commit; by default
+/// that is deferred to the end of the run (one `fsync` when the session closes): every write
+/// reaches the file in order as it is made, so a `cairn` killed half-way leaves what a power
+/// cut on the device would, and only a crash of the host itself could lose the order. With
+/// `sync_each` every sync is an `fsync`, as on the device.
+#[derive(Debug)]
+pub struct ImageFile {
+    flash: FileFlash,
+    sync_each: bool,
+}
+
+impl ImageFile {
+    /// Make everything written so far durable.
+    pub fn sync_now(&mut self) -> Result<(), FlashError> {
+        self.flash.sync()
+    }
+}
+
 /// The device under a session.
 #[derive(Debug)]
 pub enum Dev {
-    ReadWrite(FileFlash),
+    ReadWrite(ImageFile),
     ReadOnly(ReadOnlyFile),
 }
 
 impl BlockDevice for Dev {
     fn geometry(&self) -> Geometry {
         match self {
-            Dev::ReadWrite(d) => d.geometry(),
+            Dev::ReadWrite(d) => d.flash.geometry(),
             Dev::ReadOnly(d) => d.geometry(),
         }
     }
     fn read(&mut self, block: u32, off: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         match self {
-            Dev::ReadWrite(d) => d.read(block, off, buf),
+            Dev::ReadWrite(d) => d.flash.read(block, off, buf),
             Dev::ReadOnly(d) => d.read(block, off, buf),
         }
     }
     fn prog(&mut self, block: u32, off: u32, data: &[u8]) -> Result<(), FlashError> {
         match self {
-            Dev::ReadWrite(d) => d.prog(block, off, data),
+            Dev::ReadWrite(d) => d.flash.prog(block, off, data),
             Dev::ReadOnly(d) => d.prog(block, off, data),
         }
     }
     fn erase(&mut self, block: u32) -> Result<(), FlashError> {
         match self {
-            Dev::ReadWrite(d) => d.erase(block),
+            Dev::ReadWrite(d) => d.flash.erase(block),
             Dev::ReadOnly(d) => d.erase(block),
         }
     }
     fn sync(&mut self) -> Result<(), FlashError> {
         match self {
-            Dev::ReadWrite(d) => d.sync(),
+            Dev::ReadWrite(d) if d.sync_each => d.flash.sync(),
+            Dev::ReadWrite(_) => Ok(()),
             Dev::ReadOnly(_) => Ok(()),
         }
     }
@@ -395,10 +416,10 @@ pub fn mount(dev: Dev, cfg: &Config, path: &Path) -> Res<Fs<Dev>> {
 }
 
 /// Open the device of an existing image.
-pub fn open_device(path: &Path, g: Geometry, writable: bool) -> Res<Dev> {
+pub fn open_device(path: &Path, g: Geometry, writable: bool, sync_each: bool) -> Res<Dev> {
     if writable {
         FileFlash::open(path, g)
-            .map(Dev::ReadWrite)
+            .map(|flash| Dev::ReadWrite(ImageFile { flash, sync_each }))
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::InvalidData => {
                     CliError::corrupt(format!("{}: {e}", path.display()))
@@ -463,11 +484,11 @@ impl Session {
     pub fn open(path: &Path, opts: &ImageOpts, mode: Mode) -> Res<Session> {
         let (g, sb) = existing_geometry(path, opts)?;
         // Learn the encryption first, read-only, to explain a key that cannot fit.
-        let mut fs = mount(open_device(path, g, false)?, &opts.config, path)?;
+        let mut fs = mount(open_device(path, g, false, false)?, &opts.config, path)?;
         let header = read_header(&mut fs, path)?;
         drop(fs.into_device());
         check_key_kind(&header, &opts.key)?;
-        let dev = open_device(path, g, mode != Mode::ReadOnly)?;
+        let dev = open_device(path, g, mode != Mode::ReadOnly, opts.sync_each)?;
         let key = opts.key.key([0; 16], opts.kdf_iterations);
         let opened = match mode {
             Mode::Repair => Database::open_for_repair(dev, &opts.config, &key),
@@ -504,7 +525,11 @@ impl Session {
         let dev = FileFlash::create(path, g).map_err(|e| io_err(path, e))?;
         let salt = random_salt()?;
         let key = opts.key.key(salt, opts.kdf_iterations);
-        let mut db = match Database::format(Dev::ReadWrite(dev), &opts.config, &key) {
+        let dev = Dev::ReadWrite(ImageFile {
+            flash: dev,
+            sync_each: opts.sync_each,
+        });
+        let mut db = match Database::format(dev, &opts.config, &key) {
             Ok(db) => db,
             Err((e, dev)) => {
                 drop(dev);
@@ -515,7 +540,7 @@ impl Session {
         platform(&mut db, opts);
         // Read the header back as a reader of the image would (it is what `info` shows).
         let header = {
-            let dev = open_device(path, g, false)?;
+            let dev = open_device(path, g, false, false)?;
             let mut fs = mount(dev, &opts.config, path)?;
             let h = read_header(&mut fs, path)?;
             drop(fs.into_device());
@@ -538,9 +563,14 @@ impl Session {
             drop(self.db.into_device());
             return Ok(());
         }
-        let (r, dev) = self.db.close();
+        let (r, mut dev) = self.db.close();
+        let synced = match &mut dev {
+            Dev::ReadWrite(f) => f.sync_now(),
+            Dev::ReadOnly(_) => Ok(()),
+        };
         drop(dev);
-        r.map_err(|e| db_err(e).context(format!("closing {}", self.path.display())))
+        r.map_err(|e| db_err(e).context(format!("closing {}", self.path.display())))?;
+        synced.map_err(|_| CliError::failed(format!("{}: fsync failed", self.path.display())))
     }
 
     /// A library error from this session, with a hint when a read-only session was asked to

@@ -123,6 +123,7 @@ fn image_opts(g: &GlobalOpts) -> Res<ImageOpts> {
         key,
         kdf_iterations: k.kdf_iterations,
         wall_clock: g.wall_clock,
+        sync_each: g.sync,
     })
 }
 

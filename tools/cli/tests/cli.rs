@@ -255,6 +255,9 @@ fn document_commands() {
         )
         .ok();
     assert_eq!(id.stdout.trim(), "1");
+    // --sync: every commit is fsynced, with the same result.
+    d.k("a.img", &["insert", "synced", "{}", "--sync"]).ok();
+    d.k("a.img", &["get", "synced", "1"]).ok();
     let o = d.run_in(
         &["a.img", "--key-hex", KEY, "insert", "readings", "--json"],
         r#"{"room":"R102","temp":19}"#,
