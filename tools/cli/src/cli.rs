@@ -173,6 +173,8 @@ pub enum Cmd {
     Delete(DeleteArgs),
     /// Drop a collection with its documents and indexes
     Drop(DropArgs),
+    /// Show, set or clear a collection's JSON Schema (checked on later writes)
+    Schema(SchemaArgs),
     /// Key-value entries: get, put, delete, ls
     #[command(subcommand)]
     Kv(KvCmd),
@@ -350,6 +352,18 @@ pub struct DeleteArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DropArgs {
     pub collection: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SchemaArgs {
+    pub collection: String,
+    /// Set this schema (a JSON Schema subset: docs/SPEC.md "Document validation"); documents
+    /// already stored are not re-checked
+    #[arg(long, value_name = "JSON", conflicts_with = "clear")]
+    pub set: Option<String>,
+    /// Remove the schema
+    #[arg(long)]
+    pub clear: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -1,7 +1,9 @@
 //! The commands that read and write documents, key-value entries and indexes, and describe the
 //! image.
 
-use crate::cli::{DeleteArgs, FindArgs, IndexCmd, KvCmd, LfsCmd, LsArgs, LsWhat, OutFormat};
+use crate::cli::{
+    DeleteArgs, FindArgs, IndexCmd, KvCmd, LfsCmd, LsArgs, LsWhat, OutFormat, SchemaArgs,
+};
 use crate::error::{io_err, CliError, Res};
 use crate::image::{self, encryption_text, ImageOpts, Session};
 use crate::keys::{parse_hex, to_hex};
@@ -716,6 +718,42 @@ pub fn drop_collection(s: &mut Session, coll: &str, out: &Out) -> Res<()> {
     })?;
     out.emit(json!({ "dropped": coll }), String::new);
     Ok(())
+}
+
+pub fn schema(s: &mut Session, a: &SchemaArgs, out: &Out, opts: &ImageOpts) -> Res<()> {
+    let ro = s.read_only;
+    let coll = a.collection.as_str();
+    if a.clear || a.set.is_some() {
+        let v = match &a.set {
+            Some(text) => Some(parse_object(text, "schema", depth(opts))?),
+            None => None,
+        };
+        s.db.set_schema(coll, v.as_ref()).map_err(|e| match e {
+            DbError::BadSchema => CliError::usage(format!(
+                "invalid schema (unknown keyword or wrong type): {}",
+                clip(a.set.as_deref().unwrap_or(""))
+            )),
+            e => write_err(ro, e, coll, None),
+        })?;
+        out.emit(
+            json!({ "collection": coll, "schema": a.set.is_some() }),
+            String::new,
+        );
+        return Ok(());
+    }
+    match s
+        .db
+        .schema(coll)
+        .map_err(|e| write_err(ro, e, coll, None))?
+    {
+        Some(v) => {
+            out.emit(to_serde(&v), || to_json(&v));
+            Ok(())
+        }
+        None => Err(CliError::not_found(format!(
+            "collection {coll} has no schema"
+        ))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -157,6 +157,7 @@ fn mode_of(cmd: &Cmd) -> Mode {
         | Cmd::Lfs(_)
         | Cmd::Kv(KvCmd::Get { .. } | KvCmd::Ls { .. })
         | Cmd::Index(cli::IndexCmd::List { .. }) => Mode::ReadOnly,
+        Cmd::Schema(a) if a.set.is_none() && !a.clear => Mode::ReadOnly,
         Cmd::Check(a) if !a.repair => Mode::ReadOnly,
         Cmd::Check(_) | Cmd::Repair => Mode::Repair,
         _ => Mode::ReadWrite,
@@ -188,6 +189,7 @@ pub fn exec(s: &mut Session, cmd: &Cmd, out: &Out, opts: &ImageOpts) -> Res<()> 
         Cmd::Replace(a) => cmds::replace(s, &a.collection, a.id, &a.document, out, opts),
         Cmd::Delete(a) => cmds::delete(s, a, out, opts),
         Cmd::Drop(a) => cmds::drop_collection(s, &a.collection, out),
+        Cmd::Schema(a) => cmds::schema(s, a, out, opts),
         Cmd::Kv(c) => cmds::kv(s, c, out),
         Cmd::Import(a) => transfer::import(s, a, out, opts),
         Cmd::Export(a) => transfer::export(s, a, out),

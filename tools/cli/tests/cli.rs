@@ -533,6 +533,19 @@ fn key_value_commands() {
     assert_eq!(keys.as_array().unwrap().len(), 3);
     let wifi = d.k("a.img", &["kv", "ls", "config", "--prefix", "wi"]).ok();
     assert_eq!(wifi.stdout, "wifi/ssid\n");
+    d.k(
+        "a.img",
+        &[
+            "kv", "put", "config", "temp", "1", "--ttl", "10000000", "--tags", "a,b",
+        ],
+    )
+    .ok();
+    let j = d
+        .k("a.img", &["kv", "get", "config", "temp", "--json"])
+        .ok()
+        .json();
+    assert!(j["expires"].as_u64().is_some());
+    assert_eq!(j["tags"], serde_json::json!(["a", "b"]));
     d.k("a.img", &["kv", "delete", "config", "wifi/ssid"]).ok();
     d.k("a.img", &["kv", "get", "config", "wifi/ssid"]).fails(5);
     d.k("a.img", &["kv", "delete", "config", "wifi/ssid"])
@@ -548,6 +561,43 @@ fn key_value_commands() {
         &["kv", "put", "config", "v", "--value-file", "none.bin"],
     )
     .fails(5);
+}
+
+#[test]
+fn schemas_validate_later_writes_and_travel_in_exports() {
+    let d = Dir::new();
+    d.image("a.img");
+    d.k("a.img", &["insert", "devices", r#"{"serial":7}"#]).ok();
+    d.k("a.img", &["schema", "devices"]).fails(5);
+    let schema =
+        r#"{"type":"object","required":["serial"],"properties":{"serial":{"type":"string"}}}"#;
+    d.k("a.img", &["schema", "devices", "--set", schema]).ok();
+    let shown = d.k("a.img", &["schema", "devices", "--json"]).ok().json();
+    assert_eq!(shown["required"], serde_json::json!(["serial"]));
+    let o = d
+        .k("a.img", &["insert", "devices", r#"{"serial":8}"#])
+        .fails(1);
+    assert!(o.stderr.contains("schema"), "{}", o.stderr);
+    d.k("a.img", &["insert", "devices", r#"{"serial":"SN-1"}"#])
+        .ok();
+    d.k(
+        "a.img",
+        &["schema", "devices", "--set", r#"{"type":"nonsense"}"#],
+    )
+    .fails(2);
+    // Exported with the data, applied after it on import (the old document stays).
+    d.k("a.img", &["export", "e.jsonl"]).ok();
+    d.run(&["b.img", "create", "--block-count", "64"]).ok();
+    d.run(&["b.img", "import", "e.jsonl"]).ok();
+    assert_eq!(
+        d.run(&["b.img", "find", "devices", "--count"]).ok().stdout,
+        "2\n"
+    );
+    d.run(&["b.img", "insert", "devices", r#"{"serial":9}"#])
+        .fails(1);
+    d.k("a.img", &["schema", "devices", "--clear"]).ok();
+    d.k("a.img", &["insert", "devices", r#"{"serial":10}"#])
+        .ok();
 }
 
 #[test]
