@@ -435,6 +435,8 @@ static void powercut(void) {
     }
 }
 
+static void image_check(void); /* at the end of the file */
+
 static void main_fn(void *arg) {
     (void)arg;
     nor_config(&nor, &cfg);
@@ -442,6 +444,7 @@ static void main_fn(void *arg) {
     if (strcmp(mode, "suite") == 0) suite();
     else if (strcmp(mode, "powercut-init") == 0) powercut_init();
     else if (strcmp(mode, "powercut") == 0) powercut();
+    else if (strcmp(mode, "image-check") == 0) image_check();
     else {
         board_printf("qemu_test: unknown mode '%s'\n", mode);
         failures++;
@@ -461,4 +464,64 @@ int main(void) {
     if (xTaskCreate(main_fn, "main", 4096, NULL, 5, &main_task) != pdPASS) return 12;
     vTaskStartScheduler();
     return 13;
+}
+
+/* ---- image-check: an image made on the host by `cairn` ----------------------------------- */
+/* Mode image-check: loads cli-flash.img, an image the host tool `cairn` (tools/cli) made,
+ * checks the documents, keys and index the host put there, writes a document and a key back
+ * and saves the image for `cairn` to read (cargo xtask test, step cli). */
+
+#define CLI_IMAGE "cli-flash.img"
+
+static int32_t serial_cb(void *ctx, const char *json, size_t len) {
+    (void)len;
+    if (strstr(json, "\"serial\":\"SN-0043\"") != NULL) ++*(int *)ctx;
+    return 0;
+}
+
+/* The content is fixed by the host side (xtask, `cli_firmware_round_trip`): two documents in
+ * "provisioned" (serial SN-0042 then SN-0043, a unique index "by_serial" on serial), and in
+ * namespace "config" the key "wifi/ssid" = "lab-net" and the key "threshold" = 00 10 ff. */
+static void image_check(void) {
+    int rc = nor_load(&nor, CLI_IMAGE);
+    if (rc != 0) {
+        board_printf("FAIL: cannot load %s (%d)\n", CLI_IMAGE, rc);
+        failures++;
+        return;
+    }
+    CHECK(cairn_open(&db, &cfg, &key));
+    if (db == NULL) return;
+    uint64_t n = 0;
+    char buf[200];
+    size_t len = 0;
+    CHECK(cairn_doc_count(db, "provisioned", &n));
+    EXPECT(n == 2);
+    CHECK(cairn_doc_get(db, "provisioned", 1, buf, sizeof buf, NULL));
+    EXPECT(strstr(buf, "\"serial\":\"SN-0042\"") != NULL);
+    EXPECT(strstr(buf, "\"calib\":[1.5,-0.25]") != NULL);
+    CHECK(cairn_explain(db, "provisioned", "{\"serial\":\"SN-0043\"}", NULL, buf, sizeof buf, NULL));
+    EXPECT(strstr(buf, "\"index\":\"by_serial\"") != NULL);
+    int found = 0;
+    CHECK(cairn_find(db, "provisioned", "{\"serial\":\"SN-0043\"}", NULL, serial_cb, &found));
+    EXPECT(found == 1);
+    /* The unique index the host made is enforced here. */
+    EXPECT(cairn_doc_insert(db, "provisioned", "{\"serial\":\"SN-0042\"}", NULL) == CAIRN_ERR_UNIQUE);
+    CHECK(cairn_kv_get(db, "config", "wifi/ssid", 9, buf, sizeof buf, &len));
+    EXPECT(len == 7 && memcmp(buf, "lab-net", 7) == 0);
+    CHECK(cairn_kv_get(db, "config", "threshold", 9, buf, sizeof buf, &len));
+    EXPECT(len == 3 && (uint8_t)buf[0] == 0x00 && (uint8_t)buf[1] == 0x10 && (uint8_t)buf[2] == 0xff);
+    /* The firmware's own writes, for the host to read back. */
+    uint64_t id = 0;
+    CHECK(cairn_doc_insert(db, "device_log", "{\"event\":\"image-check\",\"provisioned\":2}", &id));
+    EXPECT(id == 1);
+    CHECK(cairn_kv_put(db, "config", "fw_seen", 7, "image-check", 11));
+    CHECK(cairn_close(db));
+    db = NULL;
+    if (nor_save(&nor, CLI_IMAGE) != 0) {
+        board_printf("FAIL: cannot save %s\n", CLI_IMAGE);
+        failures++;
+        return;
+    }
+    board_printf("image-check: %s checked (%u documents, 2 keys, index by_serial) and written back\n",
+                 CLI_IMAGE, (unsigned)n);
 }

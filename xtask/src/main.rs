@@ -25,7 +25,7 @@ const APT_PACKAGES: &[&str] = &[
     "ninja-build",
     "qemu-system-arm",
     "libcmocka-dev",
-    "python3-venv", // the venv of step zephyr (kconfiglib, PyYAML)
+    "python3-venv", // venvs of steps zephyr (kconfiglib, PyYAML) and cli (littlefs-python)
 ];
 
 /// Debian's compiler pair from rustc-web/cargo-web; rustup's cargo stays first on PATH.
@@ -91,6 +91,11 @@ const STEPS: &[Step] = &[
         name: "test",
         about: "cargo test --workspace --all-features",
         run: |c| run(cargo(c).args(["test", "--workspace", "--all-features"])),
+    },
+    Step {
+        name: "cli",
+        about: "cairn (tools/cli): littlefs-python reads its images; the FreeRTOS firmware on QEMU reads a cairn image, and cairn reads what the firmware wrote",
+        run: cli_round_trips,
     },
     Step {
         name: "c-tests",
@@ -2045,6 +2050,228 @@ fn footprint_regressions(baseline: &[(String, u64)], current: &[(String, u64)]) 
             (*now > allowed).then(|| format!("{k} is {now} bytes, baseline {base}"))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host CLI's round trips (its own tests run in step `test`)
+
+/// The raw key of samples/freertos/qemu_test.c, as hex.
+const QEMU_TEST_KEY: &str = "517e0299c4103d8a6f21b0475ce8137a00000000000000000000000000000000";
+
+/// Cargo's target directory, as the `cargo` this runs uses it.
+fn target_dir(ctx: &Ctx) -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                ctx.root.join(d)
+            }
+        }
+        _ => ctx.root.join("target"),
+    }
+}
+
+/// A venv under the target directory with littlefs-python (installed once, from PyPI).
+fn python_with_littlefs(target: &Path) -> Result<PathBuf, String> {
+    let venv = target.join("cli-venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .map_err(|e| format!("{e} (python3 with venv is needed: Debian's python3-venv)"))?;
+    }
+    let has = Command::new(&python)
+        .args(["-c", "import littlefs"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "littlefs-python>=0.12,<1",
+        ]))?;
+    }
+    Ok(python)
+}
+
+/// `cairn ARGS...`, its stdout.
+fn cairn(bin: &Path, args: &[&str]) -> Result<String, String> {
+    capture(Command::new(bin).args(args))
+}
+
+/// `cairn IMAGE ARGS... --key-hex KEY`.
+fn cairn_k(bin: &Path, image: &Path, args: &[&str]) -> Result<String, String> {
+    let image = image.to_string_lossy();
+    let mut a = vec![image.as_ref()];
+    a.extend_from_slice(args);
+    a.extend(["--key-hex", QEMU_TEST_KEY]);
+    cairn(bin, &a)
+}
+
+fn expect_eq(what: &str, got: &str, want: &str) -> StepResult {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got `{got}`, expected `{want}`"))
+    }
+}
+
+/// The step `cli`: (1) littlefs-python, an implementation of littlefs other than the
+/// library's, lists and reads an image `cairn` made and finds what `cairn` reads; (2) the
+/// FreeRTOS test firmware on QEMU opens an image `cairn` made (mode image-check of
+/// samples/freertos/qemu_test.c), checks its contents and writes to it; `cairn` reads that;
+/// (3) `cairn` reads an image the firmware formatted (mode powercut-init).
+fn cli_round_trips(ctx: &Ctx) -> StepResult {
+    run(cargo(ctx).args(["build", "-p", "cairn-cli"]))?;
+    let target = target_dir(ctx);
+    let bin = target.join("debug").join("cairn");
+    let work = target.join("cli-round-trips");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+
+    // (1) littlefs-python.
+    let python = python_with_littlefs(&target)?;
+    let image = work.join("lfs.img");
+    let img = image.to_string_lossy().to_string();
+    cairn(
+        &bin,
+        &[
+            &img,
+            "create",
+            "--block-count",
+            "64",
+            "--key-hex",
+            QEMU_TEST_KEY,
+        ],
+    )?;
+    let docs: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"sensor\":\"s{}\",\"seq\":{i},\"temp\":{}.5}}\n",
+                i % 4,
+                i % 30
+            )
+        })
+        .collect();
+    let input = work.join("readings.jsonl");
+    std::fs::write(&input, docs).map_err(|e| format!("{}: {e}", input.display()))?;
+    cairn_k(
+        &bin,
+        &image,
+        &["import", &input.to_string_lossy(), "-c", "readings", "-q"],
+    )?;
+    cairn_k(
+        &bin,
+        &image,
+        &["kv", "put", "config", "wifi/ssid", "lab-net"],
+    )?;
+    run(Command::new(&python)
+        .arg(ctx.root.join("tools/cli/tests/lfs_check.py"))
+        .arg("--cairn")
+        .arg(&bin)
+        .arg("--image")
+        .arg(&image)
+        .args(["--key-hex", QEMU_TEST_KEY]))?;
+
+    // (2) The firmware: cairn provisions, the firmware checks and writes, cairn reads.
+    let build = freertos_build(ctx)?;
+    let elf = build.join("qemu_test.elf");
+    let image = build.join("cli-flash.img");
+    let img = image.to_string_lossy().to_string();
+    // The QEMU board's NOR flash (board.h) with its read and program sizes (board.c).
+    cairn(
+        &bin,
+        &[
+            &img,
+            "create",
+            "--force",
+            "--block-size",
+            "4096",
+            "--block-count",
+            "64",
+            "--read-size",
+            "16",
+            "--prog-size",
+            "16",
+            "--key-hex",
+            QEMU_TEST_KEY,
+        ],
+    )?;
+    for doc in [
+        r#"{"serial":"SN-0042","model":"t1000","calib":[1.5,-0.25]}"#,
+        r#"{"serial":"SN-0043","model":"t1000","calib":[0.5,0.0]}"#,
+    ] {
+        cairn_k(&bin, &image, &["insert", "provisioned", doc])?;
+    }
+    cairn_k(
+        &bin,
+        &image,
+        &[
+            "index",
+            "create",
+            "provisioned",
+            "by_serial",
+            "serial",
+            "--unique",
+        ],
+    )?;
+    cairn_k(
+        &bin,
+        &image,
+        &["kv", "put", "config", "wifi/ssid", "lab-net"],
+    )?;
+    cairn_k(
+        &bin,
+        &image,
+        &["kv", "put", "config", "threshold", "--value-hex", "0010ff"],
+    )?;
+    run(&mut qemu_cmd(&elf, &build, "image-check", 60))
+        .map_err(|e| format!("{e} (the firmware did not accept the image cairn made)"))?;
+    let log = cairn_k(&bin, &image, &["get", "device_log", "1"])?;
+    if !log.contains(r#""event":"image-check""#) {
+        return Err(format!("cairn reads the firmware's document as {log}"));
+    }
+    expect_eq(
+        "the firmware's key",
+        &cairn_k(&bin, &image, &["kv", "get", "config", "fw_seen"])?,
+        "image-check",
+    )?;
+    expect_eq(
+        "documents after the firmware",
+        &cairn_k(&bin, &image, &["find", "provisioned", "--count"])?,
+        "2",
+    )?;
+    cairn_k(&bin, &image, &["check"])?;
+
+    // (3) An image the firmware formatted (the power-cut test's initial image): cairn reads it.
+    let pc = build.join("pc-flash.img");
+    if pc.exists() {
+        std::fs::remove_file(&pc).map_err(|e| format!("{}: {e}", pc.display()))?;
+    }
+    run(&mut qemu_cmd(&elf, &build, "powercut-init", 60))?;
+    let counter = cairn_k(&bin, &pc, &["get", "counters", "1"])?;
+    if !counter.contains(r#""n":0"#) {
+        return Err(format!("cairn reads the firmware's counter as {counter}"));
+    }
+    expect_eq(
+        "the firmware's twin key",
+        &cairn_k(&bin, &pc, &["kv", "get", "twin", "n"])?,
+        "0",
+    )?;
+    cairn_k(&bin, &pc, &["check"])?;
+    println!(
+        "xtask: cairn made an image the firmware read and wrote, read the firmware's writes, and \
+         read an image the firmware formatted"
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
